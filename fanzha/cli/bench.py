@@ -1,0 +1,19 @@
+"""``fanzha bench NAME``: each benchmark prints its last-line JSON (see fanzha.bench)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Benchmarks: speed and quality figures with their bars, as JSON.", no_args_is_help=True)
+
+
+@app.command("simulate")
+def bench_simulate(
+    subscribers: int = typer.Option(1_000_000, help="City size (the bar is stated for 1M)."),
+    days: int = typer.Option(1),
+    seed: int = typer.Option(7),
+) -> None:
+    """Time and peak memory of simulating a city-day (bars: <= 60 s, <= 8 GB for 1M subscribers)."""
+    from fanzha.bench.simulate import run
+
+    run(subscribers=subscribers, days=days, seed=seed)

@@ -1,0 +1,22 @@
+"""The ``fanzha`` command. Thin: each group parses arguments and calls a capability."""
+
+from __future__ import annotations
+
+import typer
+
+from fanzha.cli import bench, data, sim
+
+app = typer.Typer(
+    name="fanzha",
+    help="fanzha — open anti-telecom-fraud center (反诈中心).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.command("simulate")(sim.simulate)
+app.command("demo")(sim.demo)
+app.add_typer(data.app, name="data")
+app.add_typer(bench.app, name="bench")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
