@@ -96,6 +96,13 @@ REPORTS = pa.schema(
     ]
 )
 
+PROTECTED_NUMBERS = pa.schema(
+    [
+        pa.field("number", pa.string(), nullable=False, metadata={"doc": "whitelisted government/bank line"}),
+        pa.field("owner", pa.string(), nullable=False),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "subscribers": SUBSCRIBERS,
     "accounts": ACCOUNTS,
@@ -104,6 +111,7 @@ TABLES: dict[str, pa.Schema] = {
     "transfers": TRANSFERS,
     "url_visits": URL_VISITS,
     "reports": REPORTS,
+    "protected_numbers": PROTECTED_NUMBERS,
 }
 
 # Ground truth written by the simulator (never by a real data source).
