@@ -179,7 +179,8 @@ def make_contacts(
     dst[family] = out_of_town[rng.integers(len(out_of_town), size=int(family.sum()))]
     self_loop = dst == src
     dst[self_loop] = (src[self_loop] + 1) % n
-    w = (res.activity[src] / deg[src]).astype(np.float64)
+    # Busy people have more contacts and call more, but not proportionally: volume ~ degree^0.7.
+    w = (res.activity[src] * deg[src].astype(np.float64) ** -0.3).astype(np.float64)
     return ContactGraph(src=src, dst=dst.astype(np.int32), weight=w)
 
 
