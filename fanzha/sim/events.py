@@ -83,6 +83,23 @@ def times_of_day(rng: np.random.Generator, n: int, day_start_ms: int, profile: s
     return day_start_ms + hour.astype(np.int64) * HOUR + rng.integers(HOUR, size=n)
 
 
+def session_times(rng: np.random.Generator, per_source: np.ndarray, day_ms: int,
+                  sessions: tuple[int, int] = (1, 3), minutes: tuple[int, int] = (30, 120)) -> np.ndarray:
+    """Event times for sources that work in intense sessions (auto-dialers, SMS cannons).
+
+    Each source gets 1-3 daytime sessions of 30-120 minutes; its events fall uniformly
+    inside them, so a source's traffic comes in bursts rather than spread over the day.
+    """
+    k = len(per_source)
+    n_sess = rng.integers(sessions[0], sessions[1] + 1, size=k)
+    total = int(per_source.sum())
+    src = np.repeat(np.arange(k), per_source)
+    pick = (rng.random(total) * n_sess[src]).astype(np.int64)
+    starts = day_ms + 8 * HOUR + rng.integers(0, 11 * HOUR, size=(k, sessions[1]))
+    lengths = rng.integers(minutes[0] * MINUTE, minutes[1] * MINUTE + 1, size=(k, sessions[1]))
+    return starts[src, pick] + (rng.random(total) * lengths[src, pick]).astype(np.int64)
+
+
 def split_cents(rng: np.random.Generator, total: int, k: int, min_share: float = 0.08) -> np.ndarray:
     """Split an amount in cents into k positive parts that sum exactly to it."""
     if k <= 1 or total < k * 100:

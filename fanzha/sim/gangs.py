@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fanzha.contracts.vocab import Channel, RegistrationQuality, Typology
-from fanzha.sim.events import CH, DAY, HOUR, MINUTE, Buffer, split_cents, times_of_day
+from fanzha.sim.events import CH, DAY, HOUR, MINUTE, Buffer, session_times, split_cents
 from fanzha.sim.life import OrderNumbers, TextPool, add_payments
 from fanzha.sim.population import draw_mobile
 from fanzha.sim.texts import render_fraud
@@ -120,6 +120,8 @@ class FraudEcosystem:
             if m.any():
                 nat[m], car[m] = draw_mobile(rng, name, int(m.sum()), self.world.used)
         act = day_ms - rng.integers(0, 3 * DAY, size=k)
+        bought = rng.random(k) < 0.3  # cards bought from sellers (卡贩子) are older
+        act[bought] = day_ms - rng.integers(30, 400, size=int(bought.sum())) * DAY
         pos = nb.add(nat, car, cls.astype(np.int8), rng.random(k) < 0.3, -1,
                      gang.devices[rng.integers(len(gang.devices), size=k)], act)
         for p, a in zip(pos.tolist(), act.tolist(), strict=True):
@@ -169,7 +171,7 @@ class FraudEcosystem:
         caller = np.repeat(nums, per)
         k = len(caller)
         callee = self._targets(gang.typology, k)
-        t = times_of_day(rng, k, day_ms, "work")
+        t = session_times(rng, per, day_ms)  # auto-dialers call in intense sessions (批量外呼)
         dur = np.clip(rng.lognormal(np.log(15), 0.8, size=k), 2, 600).astype(np.int32)
         dur[rng.random(k) < 0.55] = 0
         hooked = rng.random(k) < 0.02  # engaged for a while, did not pay

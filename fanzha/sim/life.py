@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from fanzha.contracts.vocab import Channel
-from fanzha.sim.events import CH, HOUR, Buffer, times_of_day
+from fanzha.sim.events import CH, HOUR, Buffer, session_times, times_of_day
 from fanzha.sim.geography import PLATFORMS
 from fanzha.sim.world import World
 
@@ -64,6 +64,13 @@ def day_calls(rng: np.random.Generator, world: World, day_ms: int, calls: Buffer
     used += heavy(world.sales, 150, 400, 0.55, 40, 0.8)
     used += heavy(world.call_centers, 300, 900, 0.40, 120, 0.7)
     used += heavy(world.protected, 3, 20, 0.10, 90, 0.6)
+    # Notification robocalls (hospitals, schools, property managers) come in bursts, like auto-dialers.
+    per = rng.integers(200, 600, size=len(world.robocallers))
+    caller = np.repeat(world.robocallers, per)
+    k = len(caller)
+    add(caller, rng.integers(n, size=k).astype(np.int32), session_times(rng, per, day_ms, (1, 2), (30, 60)),
+        _durations(rng, k, 0.30, 30, 0.4), np.zeros(k, np.int8))
+    used += k
     k = max(0, budget - used)
     a, b = _sample_edges(rng, world, k)
     oot_lo, oot_hi = int(world.out_of_town[0]), int(world.out_of_town[-1])

@@ -36,6 +36,7 @@ class World:
     couriers: np.ndarray
     sales: np.ndarray
     call_centers: np.ndarray
+    robocallers: np.ndarray  # legitimate notification lines that call in bursts
     bank_senders: np.ndarray  # number position per bank (same order as BANKS)
     service_senders: np.ndarray
     protected: np.ndarray  # government lines (whitelist)
@@ -69,6 +70,8 @@ def build_world(rng: np.random.Generator, cfg: SimConfig) -> World:
         m = cls == c
         nat[m], car[m] = draw_mobile(rng, name, int(m.sum()), used)
     activated = start - rng.integers(30, 3650, size=n) * DAY
+    fresh = rng.random(n) < 0.005  # new subscribers: a new card is not by itself a fraud signal
+    activated[fresh] = start - rng.integers(0, 7 * DAY, size=int(fresh.sum()))
     nb.add(nat, car, cls, rng.random(n) < 0.97, np.arange(n), rng.integers(10**14, 10**15, size=n), activated)
 
     # Family and friends elsewhere in China.
@@ -86,6 +89,11 @@ def build_world(rng: np.random.Generator, cfg: SimConfig) -> World:
     call_centers = nb.add(
         cc_nat, np.full(len(cc_nat), "China Telecom", dtype=object), LOCAL, True, -1,
         rng.integers(10**14, 10**15, size=len(cc_nat)), start - 900 * DAY,
+    )
+    rc_nat = _landlines(rng, max(2, n // 25_000), used)
+    robocallers = nb.add(
+        rc_nat, np.full(len(rc_nat), "China Unicom", dtype=object), LOCAL, True, -1,
+        rng.integers(10**14, 10**15, size=len(rc_nat)), start - 700 * DAY,
     )
     # Bulk SMS senders: banks' 955xx-style service lines and 106 platform numbers.
     bank_nat = np.array([95_500 + 10 * i for i in range(len(BANKS))], dtype=np.int64)
@@ -126,7 +134,7 @@ def build_world(rng: np.random.Generator, cfg: SimConfig) -> World:
     contacts = make_contacts(rng, res, oot)
     return World(
         cfg=cfg, numbers=nb, accounts=ab, residents=res, contacts=contacts, used=used, out_of_town=oot,
-        couriers=couriers, sales=sales, call_centers=call_centers, bank_senders=bank_senders,
+        couriers=couriers, sales=sales, call_centers=call_centers, robocallers=robocallers, bank_senders=bank_senders,
         service_senders=service_senders, protected=protected, protected_owner=owners,
         business_accounts=business_accounts, merchant_accounts=merchant_accounts, pools=pools,
         resident_bank=res_bank,
