@@ -17,3 +17,14 @@ def bench_simulate(
     from fanzha.bench.simulate import run
 
     run(subscribers=subscribers, days=days, seed=seed)
+
+
+@app.command("detect")
+def bench_detect(
+    subscribers: int = typer.Option(100_000, help="Size of each of the three simulated cities."),
+    days: int = typer.Option(2),
+) -> None:
+    """Fraud-number detection: recall, false-positive rate, minutes to block (train/valid/test cities)."""
+    from fanzha.bench.detect import run
+
+    run(subscribers=subscribers, days=days)
