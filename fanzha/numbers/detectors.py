@@ -102,21 +102,21 @@ class BurstDetector:
     """Many calls/SMS to many distinct recipients in a short window, far above the caller's own history.
 
     Fires when, in a ``width`` window, a number reaches ``min_distinct`` distinct recipients,
-    most of its calls are short or unanswered (or it is texting), and that count is
-    ``ratio`` times what its own past rate predicts for such a window.
+    most of its calls are short or unanswered (or it is texting), and that count is at
+    least ``ratio`` times the busiest window of its own past: a notification line that
+    bursts every morning is judged against its mornings, a new card against nothing.
     """
 
     name = "burst"
     version = "burst-rule-1"
 
     def __init__(self, width_ms: int = 5 * MINUTE, hop_ms: int = MINUTE, min_distinct: int = 10,
-                 short_s: int = 10, min_short_share: float = 0.5, ratio: float = 4.0,
+                 short_s: int = 10, min_short_share: float = 0.5, ratio: float = 1.5,
                  exempt: list[str] | None = None) -> None:
         self.windows = HoppingWindows(width_ms, hop_ms, ["src", "dst", "time", "kind", "duration_s"])
         self.min_distinct, self.short_s, self.min_short_share, self.ratio = min_distinct, short_s, min_short_share, ratio
         self.exempt = pl.Series("src", exempt or [], dtype=pl.String)
-        self.history = pl.DataFrame(schema={"src": pl.String, "hist_n": pl.Int64, "first_seen": pl.Int64,
-                                            "last_seen": pl.Int64})
+        self.history = pl.DataFrame(schema={"src": pl.String, "hist_peak": pl.UInt32})
 
     def on_batch(self, events: pl.DataFrame, watermark: int) -> pl.DataFrame:
         self.windows.add(events)
@@ -133,45 +133,35 @@ class BurstDetector:
             ((pl.col("kind") == CALL) & (pl.col("duration_s") < self.short_s)).sum().alias("short"),
             (pl.col("kind") == CALL).sum().alias("calls"),
             (pl.col("kind") == SMS).sum().alias("sms"),
-        ).filter(pl.col("distinct") >= self.min_distinct)
+        )
+        cand = agg.filter(pl.col("distinct") >= self.min_distinct)
         fired = empty_alerts()
-        if agg.height:
-            agg = agg.join(self.history, on="src", how="left").with_columns(
-                # expected events per window from the number's own past (0 for a new number)
-                (pl.col("hist_n").fill_null(0) * width
-                 / (pl.col("last_seen") - pl.col("first_seen")).clip(lower_bound=24 * 60 * MINUTE).fill_null(1))
-                .alias("expected")
+        if cand.height:
+            cand = cand.join(self.history, on="src", how="left").with_columns(
+                pl.col("hist_peak").fill_null(0).alias("past_peak")
             ).filter(
                 ((pl.col("short") >= self.min_short_share * pl.col("calls")) & (pl.col("calls") > 0)
                  | (pl.col("sms") >= 0.8 * pl.col("n")))
-                & (pl.col("distinct") >= self.ratio * pl.col("expected"))
+                & (pl.col("distinct") >= self.ratio * pl.col("past_peak"))
                 & ~pl.col("src").is_in(self.exempt.implode())
             )
-            fired = agg.select(
+            fired = cand.select(
                 (pl.lit("burst:") + pl.col("src") + ":" + pl.col("window_end").cast(pl.String)).alias("alert_id"),
                 pl.lit(self.name).alias("detector"),
                 pl.col("src").alias("number"),
                 pl.col("window_end").alias("time"),
                 (0.5 + 0.3 * (1 - (self.min_distinct / pl.col("distinct")))).alias("confidence"),
                 pl.struct(window_end="window_end", n="n", distinct="distinct", short="short", sms="sms",
-                          expected="expected").struct.json_encode().alias("evidence"),
+                          past_peak="past_peak").struct.json_encode().alias("evidence"),
                 pl.lit(self.version).alias("version"),
             ).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
-        self._update_history(rows)
-        return fired
-
-    def _update_history(self, rows: pl.DataFrame) -> None:
-        # Each event appears in width/hop windows; count it once (its first window).
-        first = rows.filter(pl.col("window_end") - pl.col("time") > self.windows.width - self.windows.hop)
-        upd = first.group_by("src").agg(pl.len().alias("n"), pl.col("time").min().alias("lo"),
-                                        pl.col("time").max().alias("hi"))
-        h = self.history.join(upd, on="src", how="full", coalesce=True).select(
-            "src",
-            (pl.col("hist_n").fill_null(0) + pl.col("n").fill_null(0)).alias("hist_n"),
-            pl.min_horizontal("first_seen", "lo").alias("first_seen"),
-            pl.max_horizontal("last_seen", "hi").alias("last_seen"),
+        # remember each number's busiest window (only numbers that ever get near a burst matter)
+        peaks = agg.filter(pl.col("distinct") >= 3).group_by("src").agg(pl.col("distinct").max().alias("p"))
+        self.history = (
+            self.history.join(peaks, on="src", how="full", coalesce=True)
+            .select("src", pl.max_horizontal("hist_peak", "p").cast(pl.UInt32).alias("hist_peak"))
         )
-        self.history = h
+        return fired
 
     def snapshot(self) -> dict[str, Any]:
         return {**self.windows.snapshot(), "history": self.history}
