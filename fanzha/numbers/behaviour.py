@@ -23,7 +23,7 @@ import joblib
 import numpy as np
 import polars as pl
 
-from fanzha.numbers.detectors import MINUTE, HoppingWindows
+from fanzha.numbers.detectors import MINUTE, WindowStats
 from fanzha.numbers.events import CALL, SMS
 from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
 
@@ -55,18 +55,18 @@ def register_frame(subscribers: pl.DataFrame) -> pl.DataFrame:
 class BehaviourFeatures:
     """Stateful feature builder over event batches (plain class: no engine, no I/O)."""
 
-    def __init__(self, register: pl.DataFrame, width_ms: int = 5 * MINUTE, hop_ms: int = MINUTE,
-                 min_events: int = 3, exempt: list[str] | pl.Series | None = None) -> None:
+    def __init__(self, register: pl.DataFrame, stats: WindowStats | None = None,
+                 exempt: list[str] | pl.Series | None = None) -> None:
         self.register = register
-        self.windows = HoppingWindows(width_ms, hop_ms, ["src", "dst", "time", "kind", "duration_s"])
-        self.min_events = min_events
-        self.exempt = pl.Series("src", list(exempt) if exempt is not None else [], dtype=pl.String)
+        self.own = stats is None
+        self.stats = stats if stats is not None else WindowStats(min_events=3, exempt=exempt)
         self.state = pl.DataFrame(schema=_STATE_SCHEMA)
         self.incoming = pl.DataFrame(schema={"src": pl.String, "in_n": pl.Int64})
         self.devices = pl.DataFrame(schema={"src": pl.String, "imei": pl.String})
 
     def add(self, events: pl.DataFrame) -> None:
-        self.windows.add(events)
+        if self.own:
+            self.stats.add(events)
         hour = ((pl.col("time") // 3_600_000) + 8) % 24  # local time (UTC+8)
         upd = events.group_by("src").agg(
             pl.len().alias("out_n"),
@@ -93,19 +93,18 @@ class BehaviourFeatures:
 
     def close(self, watermark: int) -> pl.DataFrame:
         """Feature rows (src, window_end, FEATURES...) for numbers active in windows that just closed."""
-        rows = self.windows.close(watermark)
-        if rows.height == 0:
+        st = self.stats.advance(watermark) if self.own else self.stats.closed
+        if st.height == 0:
             return pl.DataFrame()
-        w = rows.group_by("src", "window_end").agg(
-            pl.len().alias("w_n"),
-            pl.col("dst").n_unique().alias("w_distinct"),
-            ((pl.col("kind") == CALL) & (pl.col("duration_s") < 10)).mean().alias("w_short_share"),
-            ((pl.col("kind") == CALL) & (pl.col("duration_s") == 0)).mean().alias("w_unanswered_share"),
-            (pl.col("kind") == SMS).mean().alias("w_sms_share"),
-            pl.col("duration_s").clip(lower_bound=0).mean().alias("w_mean_dur"),
-        ).filter((pl.col("w_n") >= self.min_events) & ~pl.col("src").is_in(self.exempt.implode()))
-        if w.height == 0:
-            return pl.DataFrame()
+        w = st.select(
+            "src", "window_end",
+            pl.col("n").alias("w_n"),
+            pl.col("distinct").alias("w_distinct"),
+            (pl.col("short") / pl.col("n")).alias("w_short_share"),
+            (pl.col("unanswered") / pl.col("n")).alias("w_unanswered_share"),
+            (pl.col("sms") / pl.col("n")).alias("w_sms_share"),
+            pl.col("mean_dur").alias("w_mean_dur"),
+        )
         sharing = (
             self.devices.join(self.devices.group_by("imei").agg(pl.len().alias("k")), on="imei")
             .group_by("src").agg(pl.len().alias("h_imeis"), pl.col("k").max().alias("h_imei_sharing"))
@@ -136,10 +135,12 @@ class BehaviourFeatures:
         return out.select("src", "window_end", *[pl.col(f).cast(pl.Float64) for f in FEATURES])
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.windows.snapshot(), "state": self.state, "incoming": self.incoming, "devices": self.devices}
+        own = self.stats.snapshot() if self.own else {}
+        return {**own, "state": self.state, "incoming": self.incoming, "devices": self.devices}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.windows.restore(state)
+        if self.own:
+            self.stats.restore(state)
         self.state, self.incoming, self.devices = state["state"], state["incoming"], state["devices"]
 
 
@@ -237,6 +238,7 @@ class BehaviourDetector:
 
     def __init__(self, model: BehaviourModel, features: BehaviourFeatures) -> None:
         self.model, self.features = model, features
+        self.alerted = pl.DataFrame(schema={"src": pl.String, "prev": pl.Int8})
 
     def on_batch(self, events: pl.DataFrame, watermark: int) -> pl.DataFrame:
         self.features.add(events)
@@ -248,9 +250,22 @@ class BehaviourDetector:
             return empty_alerts()
         X = rows.select(FEATURES).to_numpy()
         p = self.model.predict(X)
-        hit = np.flatnonzero(p >= self.model.review_threshold)
-        if len(hit) == 0:
+        scored = rows.select("src", "window_end").with_columns(pl.Series("p", p), pl.Series("i", np.arange(len(p))))
+        # Alert when a number first reaches review level, and again only when its score rises
+        # past the auto-confirm threshold: one alert per step, not one per window.
+        best = (
+            scored.filter(pl.col("p") >= self.model.review_threshold)
+            .with_columns((pl.col("p") >= self.model.auto_threshold).cast(pl.Int8).alias("level"))
+            .sort("window_end", "src")
+            .group_by("src", "level", maintain_order=True).first()
+            .join(self.alerted, on="src", how="left")
+            .filter(pl.col("level") > pl.col("prev").fill_null(-1))
+        )
+        if best.height == 0:
             return empty_alerts()
+        self.alerted = pl.concat([self.alerted, best.select("src", pl.col("level").alias("prev"))]).group_by(
+            "src").agg(pl.col("prev").max())
+        hit = best["i"].to_numpy()
         sub = rows[hit]
         reasons = self.model.reasons(X[hit])
         ev = [json.dumps({"window_end": int(we), "reasons": r}, ensure_ascii=False)
@@ -260,13 +275,14 @@ class BehaviourDetector:
             "detector": self.name,
             "number": sub["src"],
             "time": sub["window_end"],
-            "confidence": p[hit],
+            "confidence": best["p"],
             "evidence": ev,
             "version": self.model.version,
         }, schema=ALERT_SCHEMA)
 
     def snapshot(self) -> dict[str, Any]:
-        return self.features.snapshot()
+        return {**self.features.snapshot(), "alerted": self.alerted}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.features.restore(state)
+        self.alerted = state["alerted"]

@@ -32,24 +32,44 @@ class HoppingWindows:
         self.closed_until = -(2**62)
 
     def add(self, events: pl.DataFrame) -> None:
-        part = events.select(self.columns)
+        part = events.select(self.columns).with_columns(
+            pl.col("src").hash(seed=7).alias("_key"),
+            pl.col("dst").hash(seed=7).alias("_dkey"),
+            (pl.col("time") // self.width).alias("_bucket"),
+        )
         self.buffer = part if self.buffer is None else pl.concat([self.buffer, part], how="vertical_relaxed")
 
-    def close(self, watermark: int) -> pl.DataFrame:
-        """Events of windows whose end is in (last close, watermark], with column ``window_end``."""
+    def close(self, watermark: int, min_events: int = 1) -> pl.DataFrame:
+        """Events of windows whose end is in (last close, watermark], with column ``window_end``.
+
+        With ``min_events`` > 1, only stretches of time where a number could fill a window
+        are expanded. Any window lies within two adjacent aligned buckets of its width, so
+        a number whose two-bucket counts stay below ``min_events`` cannot reach it there:
+        most subscribers make a few calls a day and cost one counting pass, not a copy per
+        window.
+        """
         if self.buffer is None or self.buffer.height == 0 or watermark <= self.closed_until:
             return pl.DataFrame()
         lo, hi = self.closed_until, watermark
+        rows = self.buffer.filter(pl.col("time") < hi)
+        if min_events > 1:
+            cnt = rows.group_by("_key", "_bucket").agg(pl.len().alias("_n"))
+            nxt = cnt.select("_key", (pl.col("_bucket") - 1).alias("_bucket"), pl.col("_n").alias("_n2"))
+            pair = cnt.join(nxt, on=["_key", "_bucket"], how="full", coalesce=True).filter(
+                pl.col("_n").fill_null(0) + pl.col("_n2").fill_null(0) >= min_events
+            ).select("_key", "_bucket")
+            busy = pl.concat([pair, pair.with_columns(pl.col("_bucket") + 1)]).unique()
+            rows = rows.join(busy, on=["_key", "_bucket"], how="semi")
         parts = []
         for k in range(self.width // self.hop):
             shift = k * self.hop
             end = ((pl.col("time") - shift) // self.width + 1) * self.width + shift
-            parts.append(self.buffer.with_columns(end.alias("window_end")).filter(
+            parts.append(rows.with_columns(end.alias("window_end")).filter(
                 (pl.col("window_end") > lo) & (pl.col("window_end") <= hi)))
         self.closed_until = watermark
         # keep what still-open windows need: events newer than watermark - width
         self.buffer = self.buffer.filter(pl.col("time") >= watermark - self.width)
-        return pl.concat(parts)
+        return pl.concat(parts).drop("_bucket")
 
     def snapshot(self) -> dict[str, Any]:
         return {"buffer": self.buffer if self.buffer is not None else pl.DataFrame(), "closed_until": self.closed_until}
@@ -58,6 +78,64 @@ class HoppingWindows:
         buf = state["buffer"]
         self.buffer = buf if buf.width else None
         self.closed_until = state["closed_until"]
+
+
+class WindowStats:
+    """Per-number statistics of every closed hopping window, computed once per watermark.
+
+    A stage shared by the burst rule and the behaviour model (the runner feeds it before
+    the detectors), so each event is windowed once whatever the number of detectors.
+    Only windows with at least ``min_events`` events are kept: the rest cannot be a burst
+    and are not worth scoring.
+    """
+
+    name = "windows"
+
+    def __init__(self, width_ms: int = 5 * MINUTE, hop_ms: int = MINUTE, min_events: int = 3,
+                 short_s: int = 10, exempt: list[str] | pl.Series | None = None) -> None:
+        self.windows = HoppingWindows(width_ms, hop_ms, ["src", "dst", "time", "kind", "duration_s"])
+        self.min_events, self.short_s = min_events, short_s
+        self.exempt = pl.Series("src", list(exempt) if exempt is not None else [], dtype=pl.String)
+        self.closed = _EMPTY_STATS
+        self.watermark = -(2**62)
+
+    def add(self, events: pl.DataFrame) -> None:
+        self.windows.add(events)
+
+    def advance(self, watermark: int) -> pl.DataFrame:
+        """Close windows up to the watermark; the result stays in ``closed`` until the next call."""
+        if watermark == self.watermark:
+            return self.closed
+        self.watermark = watermark
+        rows = self.windows.close(watermark, min_events=self.min_events)
+        if rows.height == 0:
+            self.closed = _EMPTY_STATS
+            return self.closed
+        call = pl.col("kind") == CALL
+        self.closed = rows.group_by("_key", "window_end").agg(
+            pl.col("src").first(),
+            pl.len().cast(pl.Int64).alias("n"),
+            pl.col("_dkey").n_unique().cast(pl.Int64).alias("distinct"),
+            (call & (pl.col("duration_s") < self.short_s)).sum().cast(pl.Int64).alias("short"),
+            (call & (pl.col("duration_s") == 0)).sum().cast(pl.Int64).alias("unanswered"),
+            call.sum().cast(pl.Int64).alias("calls"),
+            (pl.col("kind") == SMS).sum().cast(pl.Int64).alias("sms"),
+            pl.col("duration_s").clip(lower_bound=0).mean().alias("mean_dur"),
+        ).filter((pl.col("n") >= self.min_events) & ~pl.col("src").is_in(self.exempt.implode())).drop("_key")
+        return self.closed
+
+    def snapshot(self) -> dict[str, Any]:
+        return {**self.windows.snapshot(), "watermark": self.watermark}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.windows.restore(state)
+        self.watermark = state["watermark"]
+
+
+_EMPTY_STATS = pl.DataFrame(schema={
+    "window_end": pl.Int64, "src": pl.String, "n": pl.Int64, "distinct": pl.Int64, "short": pl.Int64,
+    "unanswered": pl.Int64, "calls": pl.Int64, "sms": pl.Int64, "mean_dur": pl.Float64,
+})
 
 
 class SpoofDetector:
@@ -101,39 +179,32 @@ class SpoofDetector:
 class BurstDetector:
     """Many calls/SMS to many distinct recipients in a short window, far above the caller's own history.
 
-    Fires when, in a ``width`` window, a number reaches ``min_distinct`` distinct recipients,
-    most of its calls are short or unanswered (or it is texting), and that count is at
-    least ``ratio`` times the busiest window of its own past: a notification line that
-    bursts every morning is judged against its mornings, a new card against nothing.
+    Fires when, in a window, a number reaches ``min_distinct`` distinct recipients, most of
+    its calls are short or unanswered (or it is texting), and that count is at least
+    ``ratio`` times the busiest window of its own past: a notification line that bursts
+    every morning is judged against its mornings, a new card against nothing.
     """
 
     name = "burst"
     version = "burst-rule-1"
 
-    def __init__(self, width_ms: int = 5 * MINUTE, hop_ms: int = MINUTE, min_distinct: int = 10,
-                 short_s: int = 10, min_short_share: float = 0.5, ratio: float = 1.5,
-                 exempt: list[str] | None = None) -> None:
-        self.windows = HoppingWindows(width_ms, hop_ms, ["src", "dst", "time", "kind", "duration_s"])
-        self.min_distinct, self.short_s, self.min_short_share, self.ratio = min_distinct, short_s, min_short_share, ratio
+    def __init__(self, stats: WindowStats | None = None, min_distinct: int = 10, min_short_share: float = 0.5,
+                 ratio: float = 1.5, exempt: list[str] | None = None) -> None:
+        self.own = stats is None
+        self.stats = stats if stats is not None else WindowStats(min_events=min_distinct, exempt=exempt)
+        self.min_distinct, self.min_short_share, self.ratio = min_distinct, min_short_share, ratio
         self.exempt = pl.Series("src", exempt or [], dtype=pl.String)
-        self.history = pl.DataFrame(schema={"src": pl.String, "hist_peak": pl.UInt32})
+        self.history = pl.DataFrame(schema={"src": pl.String, "hist_peak": pl.Int64})
 
     def on_batch(self, events: pl.DataFrame, watermark: int) -> pl.DataFrame:
-        self.windows.add(events)
+        if self.own:
+            self.stats.add(events)
         return empty_alerts()
 
     def on_timer(self, watermark: int) -> pl.DataFrame:
-        rows = self.windows.close(watermark)
-        if rows.height == 0:
+        agg = self.stats.advance(watermark) if self.own else self.stats.closed
+        if agg.height == 0:
             return empty_alerts()
-        width = self.windows.width
-        agg = rows.group_by("src", "window_end").agg(
-            pl.len().alias("n"),
-            pl.col("dst").n_unique().alias("distinct"),
-            ((pl.col("kind") == CALL) & (pl.col("duration_s") < self.short_s)).sum().alias("short"),
-            (pl.col("kind") == CALL).sum().alias("calls"),
-            (pl.col("kind") == SMS).sum().alias("sms"),
-        )
         cand = agg.filter(pl.col("distinct") >= self.min_distinct)
         fired = empty_alerts()
         if cand.height:
@@ -155,19 +226,20 @@ class BurstDetector:
                           past_peak="past_peak").struct.json_encode().alias("evidence"),
                 pl.lit(self.version).alias("version"),
             ).cast(ALERT_SCHEMA)  # type: ignore[arg-type]
-        # remember each number's busiest window (only numbers that ever get near a burst matter)
-        peaks = agg.filter(pl.col("distinct") >= 3).group_by("src").agg(pl.col("distinct").max().alias("p"))
+        # remember each number's busiest window
+        peaks = agg.group_by("src").agg(pl.col("distinct").max().alias("p"))
         self.history = (
             self.history.join(peaks, on="src", how="full", coalesce=True)
-            .select("src", pl.max_horizontal("hist_peak", "p").cast(pl.UInt32).alias("hist_peak"))
+            .select("src", pl.max_horizontal("hist_peak", "p").alias("hist_peak"))
         )
         return fired
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.windows.snapshot(), "history": self.history}
+        return {**(self.stats.snapshot() if self.own else {}), "history": self.history}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.windows.restore(state)
+        if self.own:
+            self.stats.restore(state)
         self.history = state["history"]
 
 

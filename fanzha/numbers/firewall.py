@@ -15,9 +15,9 @@ from fanzha.numbers.behaviour import (
     fit_behaviour_model,
     register_frame,
 )
-from fanzha.numbers.detectors import BurstDetector, SpoofDetector
+from fanzha.numbers.detectors import BurstDetector, SpoofDetector, WindowStats
 from fanzha.numbers.events import load_events, replay
-from fanzha.numbers.stream import Detector, StreamRunner
+from fanzha.numbers.stream import Detector, Stage, StreamRunner
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,13 @@ class CityInputs:
         return CityInputs(register_frame(subs), wl)
 
 
-def build_detectors(inputs: CityInputs, model: BehaviourModel | None) -> list[Detector]:
-    dets: list[Detector] = [SpoofDetector(inputs.whitelist), BurstDetector(exempt=inputs.whitelist.to_list())]
+def build_firewall(inputs: CityInputs, model: BehaviourModel | None) -> tuple[list[Stage], list[Detector]]:
+    """The shared window stage and the detectors reading it."""
+    stats = WindowStats(min_events=3, exempt=inputs.whitelist)
+    dets: list[Detector] = [SpoofDetector(inputs.whitelist), BurstDetector(stats)]
     if model is not None:
-        dets.append(BehaviourDetector(model, BehaviourFeatures(inputs.register, exempt=inputs.whitelist)))
-    return dets
+        dets.append(BehaviourDetector(model, BehaviourFeatures(inputs.register, stats=stats)))
+    return [stats], dets
 
 
 def feature_rows(city_dir: Path, batch_rows: int = 500_000, grace_ms: int = 30_000) -> pl.DataFrame:
@@ -113,7 +115,8 @@ def run_city(city_dir: Path, model: BehaviourModel | None, state_dir: Path | Non
              batch_rows: int = 500_000) -> tuple[pl.DataFrame, StreamRunner, pl.DataFrame]:
     """Replay a whole city through the firewall; returns (alerts, runner, events)."""
     inputs = CityInputs.load(city_dir)
-    runner = StreamRunner(build_detectors(inputs, model), state_dir=state_dir)
+    stages, detectors = build_firewall(inputs, model)
+    runner = StreamRunner(detectors, state_dir=state_dir, stages=stages)
     events = load_events(city_dir)
     alerts = runner.run(replay(events, batch_rows, start_offset=runner.next_offset))
     return alerts, runner, events

@@ -38,6 +38,20 @@ def empty_alerts() -> pl.DataFrame:
     return pl.DataFrame(schema=ALERT_SCHEMA)
 
 
+class Stage(Protocol):
+    """Shared work several detectors read (e.g. window statistics), fed before them."""
+
+    name: str
+
+    def add(self, events: pl.DataFrame) -> None: ...
+
+    def advance(self, watermark: int) -> Any: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
 class Detector(Protocol):
     """What the runner needs from a detector."""
 
@@ -71,10 +85,12 @@ class RunStats:
 class StreamRunner:
     """Drive detectors over micro-batches with an explicit watermark and durable checkpoints."""
 
-    def __init__(self, detectors: list[Detector], grace_ms: int = 30_000, state_dir: Path | None = None) -> None:
-        names = [d.name for d in detectors]
+    def __init__(self, detectors: list[Detector], grace_ms: int = 30_000, state_dir: Path | None = None,
+                 stages: list[Stage] | None = None) -> None:
+        self.stages = stages or []
+        names = [d.name for d in detectors] + [s.name for s in self.stages]
         if len(set(names)) != len(names):
-            raise ValueError(f"detector names must be unique: {names}")
+            raise ValueError(f"detector and stage names must be unique: {names}")
         self.detectors = detectors
         self.grace_ms = grace_ms
         self.state_dir = Path(state_dir) if state_dir else None
@@ -97,11 +113,11 @@ class StreamRunner:
         self.watermark = manifest["watermark"]
         self.next_offset = manifest["next_offset"]
         self.stats = RunStats(**manifest["stats"])
-        for det in self.detectors:
-            state = manifest["detectors"].get(det.name)
+        for part in [*self.stages, *self.detectors]:
+            state = manifest["detectors"].get(part.name)
             if state is None:
                 continue
-            det.restore(_read_state(ckpt / det.name, state))
+            part.restore(_read_state(ckpt / part.name, state))
 
     def _save_checkpoint(self) -> None:
         assert self.state_dir is not None
@@ -110,7 +126,7 @@ class StreamRunner:
         if ckpt.exists():
             shutil.rmtree(ckpt)
         ckpt.mkdir()
-        dets = {det.name: _write_state(ckpt / det.name, det.snapshot()) for det in self.detectors}
+        dets = {p.name: _write_state(ckpt / p.name, p.snapshot()) for p in [*self.stages, *self.detectors]}
         manifest = {"watermark": self.watermark, "next_offset": self.next_offset,
                     "stats": self.stats.__dict__, "detectors": dets}
         (ckpt / "manifest.json").write_text(json.dumps(manifest))
@@ -138,6 +154,9 @@ class StreamRunner:
                 )
         if ev.height:
             self.watermark = max(self.watermark, int(ev["time"].max()) - self.grace_ms)  # type: ignore[arg-type]
+        for stage in self.stages:
+            stage.add(ev)
+            stage.advance(self.watermark)
         out = [empty_alerts()]
         for det in self.detectors:
             a = det.on_batch(ev, self.watermark)
@@ -159,6 +178,8 @@ class StreamRunner:
 
     def flush(self) -> pl.DataFrame:
         """End of input: close every open window (the watermark jumps to the end of time)."""
+        for stage in self.stages:
+            stage.advance(2**62)
         out = [empty_alerts()]
         for det in self.detectors:
             part = det.on_timer(2**62)
