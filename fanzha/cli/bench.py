@@ -28,3 +28,16 @@ def bench_detect(
     from fanzha.bench.detect import run
 
     run(subscribers=subscribers, days=days)
+
+
+@app.command("stream")
+def bench_stream(
+    subscribers: int = typer.Option(200_000, help="City replayed through the detectors."),
+    days: int = typer.Option(1),
+    batch_rows: int = typer.Option(1_000_000, help="Events per micro-batch."),
+    checkpoints: bool = typer.Option(False, help="Write a checkpoint after every batch."),
+) -> None:
+    """Events per second through all firewall detectors on replay, and memory per active number."""
+    from fanzha.bench.stream import run
+
+    run(subscribers=subscribers, days=days, batch_rows=batch_rows, with_checkpoints=checkpoints)
