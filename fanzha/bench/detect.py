@@ -36,7 +36,7 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
         model = train_behaviour(train, valid)
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
-        alerts, runner, events = run_city(test, model)
+        alerts, _, events = run_city(test, model)
         t_run = time.perf_counter() - t0
         fraud = fraud_numbers(test)
         per: dict[str, dict[str, float]] = {}

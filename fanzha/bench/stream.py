@@ -19,7 +19,7 @@ import psutil
 from fanzha.bench import Bar, result_line
 from fanzha.numbers.events import load_events, replay
 from fanzha.numbers.firewall import CityInputs, build_firewall, train_behaviour
-from fanzha.numbers.stream import StreamRunner
+from fanzha.numbers.stream import Detector, Stage, StreamRunner
 from fanzha.sim import SimConfig, simulate_city
 
 
@@ -42,7 +42,8 @@ def run(subscribers: int = 200_000, days: int = 1, batch_rows: int = 1_000_000,
         alerts = runner.run(replay(events, batch_rows))
         seconds = time.perf_counter() - t0
         rss1 = proc.memory_info().rss
-        state_bytes = sum(v.estimated_size() for part in [*stages, *detectors]
+        parts: list[Stage | Detector] = [*stages, *detectors]
+        state_bytes = sum(int(v.estimated_size()) for part in parts
                           for v in part.snapshot().values() if isinstance(v, pl.DataFrame))
         numbers = pl.concat([events["src"], events["dst"]]).n_unique()
     eps = events.height / seconds

@@ -156,7 +156,7 @@ class BehaviourModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        raw = self.booster.predict_proba(X)[:, 1]
+        raw = np.asarray(self.booster.predict_proba(X))[:, 1]
         return np.asarray(self.calibrator.predict(raw), dtype=np.float64)
 
     def reasons(self, X: np.ndarray, top: int = 3) -> list[list[str]]:
@@ -206,7 +206,7 @@ def fit_behaviour_model(train: pl.DataFrame, labels: pl.Series | list[str], seed
     for f in range(3):
         m = fold == f
         c = lgb.LGBMClassifier(**clf.get_params()).fit(X[~m], y[~m], sample_weight=weight[~m])
-        raw_oof[m] = c.predict_proba(X[m])[:, 1]
+        raw_oof[m] = np.asarray(c.predict_proba(X[m]))[:, 1]
     cal = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw_oof, y)
     clf.fit(X, y, sample_weight=weight)
     digest = hashlib.sha256(X[:1000].tobytes()).hexdigest()[:12]

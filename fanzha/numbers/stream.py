@@ -113,7 +113,8 @@ class StreamRunner:
         self.watermark = manifest["watermark"]
         self.next_offset = manifest["next_offset"]
         self.stats = RunStats(**manifest["stats"])
-        for part in [*self.stages, *self.detectors]:
+        parts: list[Stage | Detector] = [*self.stages, *self.detectors]
+        for part in parts:
             state = manifest["detectors"].get(part.name)
             if state is None:
                 continue
@@ -126,7 +127,8 @@ class StreamRunner:
         if ckpt.exists():
             shutil.rmtree(ckpt)
         ckpt.mkdir()
-        dets = {p.name: _write_state(ckpt / p.name, p.snapshot()) for p in [*self.stages, *self.detectors]}
+        parts: list[Stage | Detector] = [*self.stages, *self.detectors]
+        dets = {p.name: _write_state(ckpt / p.name, p.snapshot()) for p in parts}
         manifest = {"watermark": self.watermark, "next_offset": self.next_offset,
                     "stats": self.stats.__dict__, "detectors": dets}
         (ckpt / "manifest.json").write_text(json.dumps(manifest))

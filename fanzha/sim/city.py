@@ -123,7 +123,7 @@ def _render(world, fraud, texts, calls, sms, tr, visits, city: City) -> None:  #
     cfg, out, nb, ab, res = world.cfg, city.out, world.numbers, world.accounts, world.residents
     end_ms = cfg.start_ms + cfg.days * DAY
     e164 = nb.e164()
-    n_num, n_res = nb.size, res.n
+    n_num = nb.size
     person = nb.col("person")
     resident = person >= 0
     pidx = np.where(resident, person, -1)

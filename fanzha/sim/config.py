@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fanzha.contracts.vocab import Typology
 
@@ -19,7 +19,7 @@ class SimConfig:
     subscribers: int = 20_000
     days: int = 1
     seed: int = 1
-    start: datetime = datetime(2026, 11, 2, 16, 0, tzinfo=timezone.utc)  # 2026-11-03 00:00 Asia/Shanghai
+    start: datetime = datetime(2026, 11, 2, 16, 0, tzinfo=UTC)  # 2026-11-03 00:00 Asia/Shanghai
     calls_per_person_day: float = 10.0
     sms_per_person_day: float = 3.0
     transfers_per_person_day: float = 1.7

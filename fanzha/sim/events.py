@@ -35,7 +35,7 @@ class Buffer:
         if n == 0:
             return
         for k, v in columns.items():
-            arr = np.broadcast_to(np.asarray(v, dtype=self.dtypes[k]), (n,))
+            arr: np.ndarray = np.broadcast_to(np.asarray(v, dtype=self.dtypes[k]), (n,))
             self.cols.setdefault(k, []).append(np.array(arr, copy=True))
 
     def finish(self) -> dict[str, np.ndarray]:

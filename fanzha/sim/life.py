@@ -49,7 +49,8 @@ def day_calls(rng: np.random.Generator, world: World, day_ms: int, calls: Buffer
 
     def add(caller: np.ndarray, callee: np.ndarray, t: np.ndarray, dur: np.ndarray, ingress: np.ndarray) -> None:
         cres, eres = caller < n, callee < n
-        cell = np.where(cres, res.cell[np.minimum(caller, n - 1)], np.where(eres, res.cell[np.minimum(callee, n - 1)], -1))
+        home = res.cell
+        cell = np.where(cres, home[np.minimum(caller, n - 1)], np.where(eres, home[np.minimum(callee, n - 1)], -1))
         calls.add(caller=caller, callee=callee, start=t, duration=dur, ingress=ingress, cell=cell, imei=imei[caller])
 
     def heavy(sources: np.ndarray, lo: int, hi: int, p_un: float, med: float, sig: float) -> int:
@@ -57,7 +58,8 @@ def day_calls(rng: np.random.Generator, world: World, day_ms: int, calls: Buffer
         caller = np.repeat(sources, per)
         k = len(caller)
         callee = rng.integers(n, size=k).astype(np.int32)
-        add(caller, callee, times_of_day(rng, k, day_ms, "work"), _durations(rng, k, p_un, med, sig), np.zeros(k, np.int8))
+        t = times_of_day(rng, k, day_ms, "work")
+        add(caller, callee, t, _durations(rng, k, p_un, med, sig), np.zeros(k, np.int8))
         return k
 
     used = heavy(world.couriers, 60, 130, 0.25, 25, 0.5)

@@ -107,7 +107,8 @@ def build_world(rng: np.random.Generator, cfg: SimConfig) -> World:
         np.zeros(len(svc_nat), np.int64), start - 3000 * DAY,
     )
     # Protected government lines: every police station's duty line, the city's hotlines.
-    owners = [f"{s}值班电话" for _, s in STATIONS] + ["厦门市公安局", "厦门市反诈中心", "厦门市医保中心", "厦门市人民检察院"]
+    owners = [f"{s}值班电话" for _, s in STATIONS]
+    owners += ["厦门市公安局", "厦门市反诈中心", "厦门市医保中心", "厦门市人民检察院"]
     gov = _landlines(rng, len(owners), used)
     protected = nb.add(
         gov, np.full(len(gov), "China Telecom", dtype=object), LOCAL, True, -1,

@@ -14,7 +14,7 @@ from fanzha.sim import City, SimConfig, simulate_city
 def q(city: City, sql: str) -> list[tuple]:
     con = duckdb.connect()
     for name in list(TABLES) + list(GROUND_TRUTH):
-        con.execute(f"create view {name} as select * from read_parquet('{city.out}/{name}.parquet')")
+        con.read_parquet(str(city.out / f"{name}.parquet")).create_view(name)
     return con.execute(sql).fetchall()
 
 
