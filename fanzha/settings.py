@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     timezone: str = "Asia/Shanghai"
     default_region: str = Field(default="CN", description="Region for numbers written without +country.")
+    home_city: str = Field(
+        default="Xiamen", description="The center's city (English, as phonenumbers geocodes it): decides local numbers."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
