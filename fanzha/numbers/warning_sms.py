@@ -19,13 +19,20 @@ from fanzha.contracts.vocab import Typology
 HOUR = 3_600_000
 SIGN = "【厦门反诈中心】"
 WARNING_TEXTS: dict[str, str] = {
-    Typology.IMPERSONATE_POLICE: "刚才给您来电的号码已被确认为诈骗电话。公检法机关不会通过电话办案，不存在“安全账户”，请勿转账。如有疑问请拨打96110或110。",
+    Typology.IMPERSONATE_POLICE: (
+        "刚才给您来电的号码已被确认为诈骗电话。公检法机关不会通过电话办案，不存在“安全账户”，"
+        "请勿转账。如有疑问请拨打96110或110。"
+    ),
     Typology.REBATE_TASK: "您收到的刷单返利信息是诈骗。所有刷单都是诈骗，先小额返利再骗大钱，请勿垫付、勿转账。",
-    Typology.PIG_BUTCHERING: "与您联系的号码已被确认为诈骗号码。网上交友带您投资理财、博彩稳赚的都是诈骗，请立即停止转账。",
+    Typology.PIG_BUTCHERING: (
+        "与您联系的号码已被确认为诈骗号码。网上交友带您投资理财、博彩稳赚的都是诈骗，请立即停止转账。"
+    ),
     Typology.IMPERSONATE_BOSS: "请警惕冒充领导、老板要求转账汇款的诈骗。涉及转账务必当面或电话向本人核实。",
     Typology.FAKE_LOAN: "您收到的贷款信息是诈骗。正规贷款放款前不收取任何费用，凡要求先交“解冻金”“保证金”的都是诈骗。",
     Typology.FAKE_CUSTOMER_SERVICE: "与您联系的“客服”已被确认为诈骗。退款理赔无需您转账或提供验证码，请勿操作。",
-    Typology.MEDICAL_INSURANCE_SMS: "您收到的“医保卡停用”短信是诈骗。医保部门不会通过短信链接办理业务，请勿点击、勿转账。",
+    Typology.MEDICAL_INSURANCE_SMS: (
+        "您收到的“医保卡停用”短信是诈骗。医保部门不会通过短信链接办理业务，请勿点击、勿转账。"
+    ),
 }
 GENERIC = "刚才联系您的号码已被确认为诈骗号码。凡是要求转账、提供验证码的都是诈骗，请勿操作。如有疑问请拨打96110。"
 _LINK = re.compile(r"https?://|www\.|\.(com|cn|top|xyz|cc|net|vip)\b", re.IGNORECASE)

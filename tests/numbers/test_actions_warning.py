@@ -7,7 +7,7 @@ import pytest
 
 from fanzha.contracts.vocab import NumberClass, Typology
 from fanzha.numbers.actions import CarrierAction, NumberError, carrier_action, number_class
-from fanzha.numbers.warning_sms import HOUR, _LINK, warning_text, warnings_for
+from fanzha.numbers.warning_sms import _LINK, HOUR, warning_text, warnings_for
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_local_depends_on_the_centers_city() -> None:
 
 
 def test_not_a_number_is_a_clear_error() -> None:
-    with pytest.raises(NumberError, match="not an E.164"):
+    with pytest.raises(NumberError, match=r"not an E\.164"):
         number_class("call me maybe")
 
 
