@@ -85,8 +85,8 @@ class WindowStats:
 
     A stage shared by the burst rule and the behaviour model (the runner feeds it before
     the detectors), so each event is windowed once whatever the number of detectors.
-    Only windows with at least ``min_events`` events are kept: the rest cannot be a burst
-    and are not worth scoring.
+    Only windows reaching ``min_events`` distinct recipients are kept: the rest cannot be a
+    burst and are not worth scoring.
     """
 
     name = "windows"
@@ -121,7 +121,10 @@ class WindowStats:
             call.sum().cast(pl.Int64).alias("calls"),
             (pl.col("kind") == SMS).sum().cast(pl.Int64).alias("sms"),
             pl.col("duration_s").clip(lower_bound=0).mean().alias("mean_dur"),
-        ).filter((pl.col("n") >= self.min_events) & ~pl.col("src").is_in(self.exempt.implode())).drop("_key")
+        ).filter(
+            # a window spent calling the same one or two people is neither a burst nor worth scoring
+            (pl.col("distinct") >= self.min_events) & ~pl.col("src").is_in(self.exempt.implode())
+        ).drop("_key")
         return self.closed
 
     def snapshot(self) -> dict[str, Any]:
