@@ -35,8 +35,9 @@ FEATURES = [
     "h_night_share", "h_remote_share", "h_imeis", "h_imei_sharing", "h_active_min",
     "r_class", "r_age_days", "r_verified",
 ]
+KEY_SEED = 7  # the window stage hashes numbers with the same seed
 _STATE_SCHEMA = {
-    "src": pl.String, "out_n": pl.Int64, "out_calls": pl.Int64, "out_sms": pl.Int64, "out_short": pl.Int64,
+    "key": pl.UInt64, "out_n": pl.Int64, "out_calls": pl.Int64, "out_sms": pl.Int64, "out_short": pl.Int64,
     "out_unans": pl.Int64, "out_dur": pl.Int64, "out_night": pl.Int64, "out_remote": pl.Int64,
     "first_seen": pl.Int64,
 }
@@ -60,15 +61,17 @@ class BehaviourFeatures:
         self.register = register
         self.own = stats is None
         self.stats = stats if stats is not None else WindowStats(min_events=3, exempt=exempt)
+        # per-number history keyed by a 64-bit hash of the number (joins on integers, not strings)
         self.state = pl.DataFrame(schema=_STATE_SCHEMA)
-        self.incoming = pl.DataFrame(schema={"src": pl.String, "in_n": pl.Int64})
-        self.devices = pl.DataFrame(schema={"src": pl.String, "imei": pl.String})
+        self.incoming = pl.DataFrame(schema={"key": pl.UInt64, "in_n": pl.Int64})
+        self.devices = pl.DataFrame(schema={"key": pl.UInt64, "imei": pl.UInt64})
 
     def add(self, events: pl.DataFrame) -> None:
         if self.own:
             self.stats.add(events)
         hour = ((pl.col("time") // 3_600_000) + 8) % 24  # local time (UTC+8)
-        upd = events.group_by("src").agg(
+        events = events.with_columns(pl.col("src").hash(seed=KEY_SEED).alias("key"))
+        upd = events.group_by("key").agg(
             pl.len().alias("out_n"),
             (pl.col("kind") == CALL).sum().cast(pl.Int64).alias("out_calls"),
             (pl.col("kind") == SMS).sum().cast(pl.Int64).alias("out_sms"),
@@ -79,15 +82,16 @@ class BehaviourFeatures:
             (pl.col("ingress") != "local").sum().cast(pl.Int64).alias("out_remote"),
             pl.col("time").min().alias("first_seen"),
         )
-        cols = [c for c in _STATE_SCHEMA if c not in ("src", "first_seen")]
+        cols = [c for c in _STATE_SCHEMA if c not in ("key", "first_seen")]
         self.state = (
             pl.concat([self.state, upd], how="vertical_relaxed")
-            .group_by("src")
+            .group_by("key")
             .agg(*[pl.col(c).sum() for c in cols], pl.col("first_seen").min())
         )
-        inc = events.group_by("dst").agg(pl.len().cast(pl.Int64).alias("in_n")).rename({"dst": "src"})
-        self.incoming = pl.concat([self.incoming, inc]).group_by("src").agg(pl.col("in_n").sum())
-        dev = events.filter(pl.col("imei").is_not_null()).select("src", "imei").unique()
+        inc = events.group_by(pl.col("dst").hash(seed=KEY_SEED).alias("key")).agg(
+            pl.len().cast(pl.Int64).alias("in_n"))
+        self.incoming = pl.concat([self.incoming, inc]).group_by("key").agg(pl.col("in_n").sum())
+        dev = events.filter(pl.col("imei").is_not_null()).select("key", pl.col("imei").hash(seed=KEY_SEED)).unique()
         if dev.height:
             self.devices = pl.concat([self.devices, dev]).unique()
 
@@ -105,14 +109,17 @@ class BehaviourFeatures:
             (pl.col("sms") / pl.col("n")).alias("w_sms_share"),
             pl.col("mean_dur").alias("w_mean_dur"),
         )
+        w = w.with_columns(pl.col("src").hash(seed=KEY_SEED).alias("key"))
+        mine = self.devices.join(w.select("key").unique(), on="key", how="semi")
+        shared = self.devices.join(mine.select("imei").unique(), on="imei", how="semi")
         sharing = (
-            self.devices.join(self.devices.group_by("imei").agg(pl.len().alias("k")), on="imei")
-            .group_by("src").agg(pl.len().alias("h_imeis"), pl.col("k").max().alias("h_imei_sharing"))
+            mine.join(shared.group_by("imei").agg(pl.len().alias("k")), on="imei")
+            .group_by("key").agg(pl.len().alias("h_imeis"), pl.col("k").max().alias("h_imei_sharing"))
         )
         out = (
-            w.join(self.state, on="src", how="left")
-            .join(self.incoming, on="src", how="left")
-            .join(sharing, on="src", how="left")
+            w.join(self.state, on="key", how="left")
+            .join(self.incoming, on="key", how="left")
+            .join(sharing, on="key", how="left")
             .join(self.register, on="src", how="left")
             .with_columns(
                 pl.col("out_n").alias("h_out"),
@@ -197,7 +204,7 @@ def fit_behaviour_model(train: pl.DataFrame, labels: pl.Series | list[str], seed
     per = train.group_by("src").agg(pl.len().alias("k"))
     k = train.join(per, on="src", how="left")["k"].to_numpy()
     weight = 1.0 / np.sqrt(k)
-    clf = lgb.LGBMClassifier(n_estimators=300, learning_rate=0.05, num_leaves=31, min_child_samples=20,
+    clf = lgb.LGBMClassifier(n_estimators=150, learning_rate=0.08, num_leaves=15, min_child_samples=20,
                              subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
                              verbose=-1, n_jobs=2)
     # Calibrate on out-of-fold raw scores (numbers split by hash so one number's windows stay together).

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from fanzha.numbers.events import CALL, SMS
+from fanzha.numbers.kernels import window_sweep
 from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
 
 MINUTE = 60_000
@@ -107,24 +109,31 @@ class WindowStats:
         if watermark == self.watermark:
             return self.closed
         self.watermark = watermark
-        rows = self.windows.close(watermark, min_events=self.min_events)
-        if rows.height == 0:
+        w = self.windows
+        if w.buffer is None or w.buffer.height == 0 or watermark <= w.closed_until:
             self.closed = _EMPTY_STATS
             return self.closed
+        lo, hi = w.closed_until, watermark
         call = pl.col("kind") == CALL
-        self.closed = rows.group_by("_key", "window_end").agg(
-            pl.col("src").first(),
-            pl.len().cast(pl.Int64).alias("n"),
-            pl.col("_dkey").n_unique().cast(pl.Int64).alias("distinct"),
-            (call & (pl.col("duration_s") < self.short_s)).sum().cast(pl.Int64).alias("short"),
-            (call & (pl.col("duration_s") == 0)).sum().cast(pl.Int64).alias("unanswered"),
-            call.sum().cast(pl.Int64).alias("calls"),
-            (pl.col("kind") == SMS).sum().cast(pl.Int64).alias("sms"),
-            pl.col("duration_s").clip(lower_bound=0).mean().alias("mean_dur"),
-        ).filter(
-            # a window spent calling the same one or two people is neither a burst nor worth scoring
-            (pl.col("distinct") >= self.min_events) & ~pl.col("src").is_in(self.exempt.implode())
-        ).drop("_key")
+        rows = w.buffer.filter(pl.col("time") < hi).sort("_key", "time")
+        cols = rows.select(
+            "_key", "time", "_dkey",
+            (call & (pl.col("duration_s") < self.short_s)).cast(pl.Int64).alias("short"),
+            (call & (pl.col("duration_s") == 0)).cast(pl.Int64).alias("unans"),
+            call.cast(pl.Int64).alias("call"),
+            (pl.col("kind") == SMS).cast(pl.Int64).alias("sms"),
+            pl.col("duration_s").clip(lower_bound=0).cast(pl.Int64).alias("dur"),
+        )
+        out = window_sweep(*(cols[c].to_numpy() for c in cols.columns), lo, hi, w.width, w.hop, self.min_events)
+        w.closed_until = watermark
+        w.buffer = w.buffer.filter(pl.col("time") >= watermark - w.width)
+        first_row, end, n, distinct, short, unans, calls, sms, dur = out
+        stats = pl.DataFrame({
+            "window_end": end, "src": rows["src"].gather(first_row), "n": n, "distinct": distinct, "short": short,
+            "unanswered": unans, "calls": calls, "sms": sms,
+            "mean_dur": dur / np.maximum(n, 1),
+        }, schema=_EMPTY_STATS.schema)
+        self.closed = stats.filter(~pl.col("src").is_in(self.exempt.implode()))
         return self.closed
 
     def snapshot(self) -> dict[str, Any]:
