@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from fanzha.numbers.events import CALL, SMS
-from fanzha.numbers.kernels import window_sweep
+from fanzha.numbers.kernels import sweep_windows
 from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
 
 MINUTE = 60_000
@@ -124,7 +124,7 @@ class WindowStats:
             (pl.col("kind") == SMS).cast(pl.Int64).alias("sms"),
             pl.col("duration_s").clip(lower_bound=0).cast(pl.Int64).alias("dur"),
         )
-        out = window_sweep(*(cols[c].to_numpy() for c in cols.columns), lo, hi, w.width, w.hop, self.min_events)
+        out = sweep_windows([cols[c].to_numpy() for c in cols.columns], lo, hi, w.width, w.hop, self.min_events)
         w.closed_until = watermark
         w.buffer = w.buffer.filter(pl.col("time") >= watermark - w.width)
         first_row, end, n, distinct, short, unans, calls, sms, dur = out

@@ -10,6 +10,8 @@ nothing for them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -113,4 +115,14 @@ def warm_up() -> None:
     """Compile (or load from cache) the kernels on a tiny input, so the first batch is not charged for it."""
     z = np.zeros(3, np.int64)
     k = np.array([1, 1, 1], np.uint64)
-    window_sweep(k, np.array([0, 1, 2], np.int64), k, z, z, z, z, z, -1, 10, 5, 1, 1)
+    sweep_windows([k, np.array([0, 1, 2], np.int64), k, z, z, z, z, z], -1, 10, 5, 1, 1)
+
+
+_window_sweep: Any = window_sweep  # numba's Dispatcher is untyped for mypy; the signature is above
+
+
+def sweep_windows(columns: list[np.ndarray], lo: int, hi: int, width: int, hop: int,
+                  min_distinct: int) -> tuple[np.ndarray, ...]:
+    """Typed entry point of :func:`window_sweep` (columns in its argument order)."""
+    out: tuple[np.ndarray, ...] = _window_sweep(*columns, lo, hi, width, hop, min_distinct)
+    return out
