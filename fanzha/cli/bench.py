@@ -41,3 +41,21 @@ def bench_stream(
     from fanzha.bench.stream import run
 
     run(subscribers=subscribers, days=days, batch_rows=batch_rows, with_checkpoints=checkpoints)
+
+
+@app.command("numbers")
+def bench_numbers(
+    data: str = typer.Option("/work/shared/data/sichuan", "--data", help="Folder with numbers.csv, contacts.csv."),
+    out: str | None = typer.Option(None, "--out", help="Also write phone_no_m,score,pred for the unlabelled rows."),
+) -> None:
+    """Bring-your-own labels on the Sichuan carrier data: 5-fold CV AUC, macro-F1 (bars 0.97, 0.935)."""
+    from pathlib import Path
+
+    from fanzha.bench.numbers import run
+    from fanzha.numbers.byod import ByodError
+
+    try:
+        run(data=Path(data), out=Path(out) if out else None)
+    except ByodError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None

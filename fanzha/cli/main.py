@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fanzha.cli import bench, data, sim
+from fanzha.cli import numbers as numbers_cli
 
 app = typer.Typer(
     name="fanzha",
@@ -16,6 +17,7 @@ app.command("simulate")(sim.simulate)
 app.command("demo")(sim.demo)
 app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
+app.add_typer(numbers_cli.app, name="numbers")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,403 @@
+"""Bring-your-own labelled numbers: a carrier trains on its own feature table (+ contact graph).
+
+Pipeline: the carrier's numeric features, plus (when a contact graph is given) structure
+features, neighbours' feature aggregates and out-of-fold label features (see
+:mod:`fanzha.numbers.graph_features`), into seed-averaged LightGBM. Probabilities are
+calibrated (Platt scaling) and the 0/1 decision threshold is chosen to maximise macro-F1,
+both on inner cross-validation predictions over the *training* rows only: the rows being
+evaluated never tune anything.
+
+The model file is a single JSON document (boosters as LightGBM text, calibration, the
+threshold, the feature lists, a hash of the training data and the labels the model may
+read for graph label features), so loading a model never runs pickled code.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from fanzha.numbers.graph_features import (
+    LABEL_FEATURES,
+    ContactGraph,
+    label_features,
+    neighbour_aggregates,
+    read_edges,
+    structure_features,
+)
+
+MODEL_FORMAT = "fanzha-numbers-byod"
+MODEL_FORMAT_VERSION = 1
+PIPELINE_VERSION = "byod-gbm-graph-1"
+
+
+class ByodError(ValueError):
+    """Input a carrier can fix (the message says what and where)."""
+
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.03,
+    "num_leaves": 15,
+    "min_child_samples": 20,
+    "subsample": 0.8,
+    "subsample_freq": 1,
+    "colsample_bytree": 0.5,
+    "reg_lambda": 1.0,
+    "verbosity": -1,
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Knobs of the pipeline; the defaults are what ``fanzha numbers train`` uses."""
+
+    n_estimators: int = 500
+    params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    seeds: tuple[int, ...] = (0, 1, 2)
+    inner_folds: int = 4
+    inner_seeds: int = 1  # boosters per inner fold (only used for calibration and threshold)
+    use_graph: bool = True
+    n_jobs: int = 2
+    random_state: int = 0
+
+
+@dataclass
+class Table:
+    """A carrier's feature table: ids, numeric features (NaN = blank) and labels (NaN = unknown)."""
+
+    ids: np.ndarray
+    x: np.ndarray
+    names: list[str]
+    labels: np.ndarray | None
+    id_col: str
+    label_col: str | None
+    digest: str
+
+
+def _digest(*paths: Path | None) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        if p is None:
+            continue
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def read_table(
+    path: Path,
+    id_col: str = "phone_no_m",
+    label_col: str | None = "label",
+    require_labels: bool = True,
+    features: Sequence[str] | None = None,
+) -> Table:
+    """Read and check a feature table; every column but id and label must be numeric.
+
+    ``features`` (when scoring) names the columns the model was trained on: they must all
+    be present; other extra columns are ignored.
+    """
+    try:
+        df = pl.read_csv(path, infer_schema_length=None)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise ByodError(f"cannot read the feature table {path}: {exc}") from exc
+    if df.height == 0:
+        raise ByodError(f"{path}: the feature table has no rows")
+    if id_col not in df.columns:
+        raise ByodError(f"{path}: no id column {id_col!r} (columns: {', '.join(df.columns[:10])}...)")
+    labels: np.ndarray | None = None
+    if label_col is not None and label_col in df.columns:
+        lab = df[label_col]
+        if not lab.dtype.is_numeric():
+            raise ByodError(f"{path}: label column {label_col!r} must hold 0/1 or blank, found {lab.dtype}")
+        labels = lab.cast(pl.Float64).to_numpy().copy()
+        seen = set(np.unique(labels[~np.isnan(labels)]).tolist())
+        if not seen <= {0.0, 1.0}:
+            raise ByodError(f"{path}: label column {label_col!r} must hold 0/1 or blank, found {sorted(seen)[:5]}")
+    elif require_labels:
+        raise ByodError(f"{path}: no label column {label_col!r}")
+    if require_labels:
+        assert labels is not None
+        known = labels[~np.isnan(labels)]
+        if known.size == 0:
+            raise ByodError(f"{path}: no labelled rows in column {label_col!r}")
+        if np.unique(known).size < 2:
+            raise ByodError(f"{path}: all labelled rows are {int(known[0])}; training needs both 0 and 1")
+    if features is None:
+        names = [c for c in df.columns if c not in (id_col, label_col)]
+    else:
+        missing = [c for c in features if c not in df.columns]
+        if missing:
+            raise ByodError(f"{path}: columns the model was trained on are missing: {', '.join(missing[:10])}")
+        names = list(features)
+    if not names:
+        raise ByodError(f"{path}: no feature columns besides {id_col!r} and {label_col!r}")
+    bad = [c for c in names if not (df[c].dtype.is_numeric() or df[c].dtype == pl.Null)]
+    if bad:
+        raise ByodError(f"{path}: feature columns must be numeric; not numeric: {', '.join(bad[:10])}")
+    x = df.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64)
+    x[~np.isfinite(x)] = np.nan
+    ids = df[id_col].cast(pl.String).to_numpy()
+    if len(set(ids.tolist())) != len(ids):
+        raise ByodError(f"{path}: id column {id_col!r} has duplicate values")
+    return Table(ids=ids, x=x, names=names, labels=labels, id_col=id_col,
+                 label_col=label_col, digest=_digest(path))
+
+
+def load_graph(path: Path | None, n: int) -> ContactGraph | None:
+    return None if path is None else read_edges(path, n)
+
+
+def static_features(x: np.ndarray, names: list[str], graph: ContactGraph | None) -> tuple[np.ndarray, list[str]]:
+    """Everything that does not depend on labels: raw, structure and neighbour aggregates."""
+    if graph is None:
+        return x, list(names)
+    s, s_names = structure_features(graph)
+    a, a_names = neighbour_aggregates(graph, x, names)
+    return np.hstack([x, s, a]), [*names, *s_names, *a_names]
+
+
+def _design(static: np.ndarray, graph: ContactGraph | None, visible: np.ndarray | None) -> np.ndarray:
+    if graph is None or visible is None:
+        return static
+    return np.hstack([static, label_features(graph, visible)])
+
+
+def visible_labels(y: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Labels of ``rows`` only; every other row's label is hidden (NaN)."""
+    v = np.full(y.shape, np.nan)
+    v[rows] = y[rows]
+    return v
+
+
+def _fit_boosters(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seeds: Sequence[int]) -> list[Any]:
+    import lightgbm as lgb
+
+    boosters = []
+    for s in seeds:
+        clf = lgb.LGBMClassifier(n_estimators=cfg.n_estimators, random_state=s, n_jobs=cfg.n_jobs, **cfg.params)
+        clf.fit(x, y)
+        boosters.append(clf.booster_)
+    return boosters
+
+
+def _raw_score(boosters: Sequence[Any], x: np.ndarray) -> np.ndarray:
+    """Seed-averaged margin (log-odds), the quantity that is calibrated."""
+    return np.mean([b.predict(x, raw_score=True) for b in boosters], axis=0)
+
+
+def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    from sklearn.model_selection import StratifiedKFold
+
+    k = max(2, min(k, int(np.bincount(y.astype(int)).min())))
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [test for _, test in skf.split(np.zeros(y.size), y)]
+
+
+def _platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1e4).fit(raw.reshape(-1, 1), y.astype(int))
+    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))))
+
+
+def macro_f1_threshold(prob: np.ndarray, y: np.ndarray) -> float:
+    """The probability cut that maximises macro-F1 on these (training) predictions."""
+    from sklearn.metrics import f1_score
+
+    grid = np.unique(np.quantile(prob, np.linspace(0.02, 0.98, 193)))
+    scores = [f1_score(y, prob >= t, average="macro") for t in grid]
+    best = float(np.max(scores))
+    # Middle of the best plateau: less sensitive to where exactly the grid fell.
+    good = grid[np.asarray(scores) >= best - 1e-9]
+    return float(np.median(good))
+
+
+@dataclass
+class ByodModel:
+    """A trained pipeline: boosters, calibration, threshold and what it needs to score."""
+
+    boosters: list[Any]
+    platt: tuple[float, float]
+    threshold: float
+    input_features: list[str]
+    design_features: list[str]
+    uses_graph: bool
+    known_labels: dict[str, int]
+    meta: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return str(self.meta["model_version"])
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        a, b = self.platt
+        return _sigmoid(a * raw + b)
+
+    def score_rows(self, static: np.ndarray, graph: ContactGraph | None, visible: np.ndarray | None) -> np.ndarray:
+        """Calibrated fraud probability for every row of the (static) design."""
+        x = _design(static, graph if self.uses_graph else None, visible)
+        return self.probability(_raw_score(self.boosters, x))
+
+
+def fit(
+    static: np.ndarray,
+    design_names: list[str],
+    graph: ContactGraph | None,
+    y: np.ndarray,
+    train_rows: np.ndarray,
+    cfg: TrainConfig,
+) -> tuple[list[Any], tuple[float, float], float, dict[str, float]]:
+    """Fit boosters on ``train_rows``; calibrate and pick the threshold by inner CV on them.
+
+    ``y`` may hold labels for other rows too; only ``train_rows``' labels are ever read
+    (label features included), so the caller's evaluation rows stay unseen.
+    """
+    graph = graph if cfg.use_graph else None
+    train_rows = np.asarray(train_rows)
+    y_tr = y[train_rows]
+    inner_raw = np.zeros(train_rows.size)
+    for k, val_pos in enumerate(_stratified_folds(y_tr, cfg.inner_folds, cfg.random_state + 17)):
+        fit_pos = np.setdiff1d(np.arange(train_rows.size), val_pos)
+        vis = visible_labels(y, train_rows[fit_pos]) if graph is not None else None
+        x = _design(static, graph, vis)
+        b = _fit_boosters(x[train_rows[fit_pos]], y_tr[fit_pos], cfg, cfg.seeds[: cfg.inner_seeds] or (k,))
+        inner_raw[val_pos] = _raw_score(b, x[train_rows[val_pos]])
+    platt = _platt(inner_raw, y_tr)
+    prob = _sigmoid(platt[0] * inner_raw + platt[1])
+    threshold = macro_f1_threshold(prob, y_tr)
+    vis = visible_labels(y, train_rows) if graph is not None else None
+    x = _design(static, graph, vis)
+    boosters = _fit_boosters(x[train_rows], y_tr, cfg, cfg.seeds)
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    inner = {"inner_cv_auc": float(roc_auc_score(y_tr, inner_raw)),
+             "inner_cv_macro_f1": float(f1_score(y_tr, prob >= threshold, average="macro"))}
+    return boosters, platt, threshold, inner
+
+
+def train(
+    features: Path,
+    label_col: str = "label",
+    id_col: str = "phone_no_m",
+    graph_path: Path | None = None,
+    cfg: TrainConfig | None = None,
+) -> ByodModel:
+    """Train on every labelled row of a carrier's table (unlabelled rows still feed the graph)."""
+    cfg = cfg or TrainConfig()
+    table = read_table(features, id_col=id_col, label_col=label_col, require_labels=True)
+    assert table.labels is not None
+    graph = load_graph(graph_path, table.x.shape[0])
+    use_graph = graph is not None and cfg.use_graph
+    static, names = static_features(table.x, table.names, graph if use_graph else None)
+    design_names = names + (LABEL_FEATURES if use_graph else [])
+    y = table.labels
+    rows = np.flatnonzero(~np.isnan(y))
+    boosters, platt, threshold, inner = fit(static, design_names, graph, y, rows, cfg)
+    data_hash = hashlib.sha256((table.digest + _digest(graph_path)).encode()).hexdigest()
+    meta = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "pipeline": PIPELINE_VERSION,
+        "model_version": f"{PIPELINE_VERSION}-{data_hash[:12]}",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "training_data_sha256": data_hash,
+        "id_col": id_col,
+        "label_col": label_col,
+        "n_rows": int(y.size),
+        "n_labelled": int(rows.size),
+        "n_fraud": int(np.nansum(y)),
+        "graph": bool(use_graph),
+        "threshold": threshold,
+        "platt": list(platt),
+        "n_estimators": cfg.n_estimators,
+        "params": cfg.params,
+        "seeds": list(cfg.seeds),
+        "inner_folds": cfg.inner_folds,
+        **inner,
+    }
+    known = {str(i): int(v) for i, v in zip(table.ids[rows], y[rows], strict=True)}
+    return ByodModel(boosters=boosters, platt=platt, threshold=threshold, input_features=table.names,
+                     design_features=design_names, uses_graph=use_graph, known_labels=known, meta=meta)
+
+
+def save(model: ByodModel, path: Path) -> None:
+    """One JSON document (gzip when the name ends in .gz) plus a small ``.meta.json`` beside it."""
+    doc = {
+        "meta": model.meta,
+        "input_features": model.input_features,
+        "design_features": model.design_features,
+        "known_labels": model.known_labels,
+        "boosters": [b.model_to_string() for b in model.boosters],
+    }
+    data = json.dumps(doc).encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    side = path.with_name(path.name + ".meta.json")
+    side.write_text(json.dumps({**model.meta, "input_features": model.input_features,
+                                "design_features": model.design_features}, indent=2))
+
+
+def load(path: Path) -> ByodModel:
+    import lightgbm as lgb
+
+    try:
+        data = path.read_bytes()
+        doc = json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+        meta = doc["meta"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ByodError(f"{path} is not a fanzha numbers model: {exc}") from exc
+    if meta.get("format") != MODEL_FORMAT:
+        raise ByodError(f"{path} is not a fanzha numbers model (format {meta.get('format')!r})")
+    if meta.get("format_version") != MODEL_FORMAT_VERSION:
+        raise ByodError(f"{path}: model format version {meta.get('format_version')} is not supported "
+                        f"(this fanzha reads {MODEL_FORMAT_VERSION}); retrain it")
+    boosters = [lgb.Booster(model_str=s) for s in doc["boosters"]]
+    return ByodModel(boosters=boosters, platt=(float(meta["platt"][0]), float(meta["platt"][1])),
+                     threshold=float(meta["threshold"]), input_features=list(doc["input_features"]),
+                     design_features=list(doc["design_features"]), uses_graph=bool(meta["graph"]),
+                     known_labels={str(k): int(v) for k, v in doc["known_labels"].items()}, meta=meta)
+
+
+def score(
+    model: ByodModel,
+    features: Path,
+    graph_path: Path | None = None,
+    id_col: str | None = None,
+) -> pl.DataFrame:
+    """``<id>, score, pred`` for every row of ``features``, in file order.
+
+    Graph label features read the labels the model was trained with (matched by id) and
+    any labels present in the scored file's label column; a row's own label is never
+    read for its own score.
+    """
+    id_col = id_col or str(model.meta["id_col"])
+    label_col = str(model.meta["label_col"])
+    table = read_table(features, id_col=id_col, label_col=label_col, require_labels=False,
+                       features=model.input_features)
+    if model.uses_graph and graph_path is None:
+        raise ByodError("this model was trained with a contact graph: pass --graph (edges over the scored rows)")
+    graph = load_graph(graph_path, table.x.shape[0]) if model.uses_graph else None
+    static, _ = static_features(table.x, table.names, graph)
+    visible = None
+    if graph is not None:
+        visible = np.array([model.known_labels.get(i, np.nan) for i in table.ids.tolist()], dtype=np.float64)
+        if table.labels is not None:
+            own = ~np.isnan(table.labels)
+            visible[own] = table.labels[own]
+    prob = model.score_rows(static, graph, visible)
+    return pl.DataFrame({id_col: table.ids, "score": prob, "pred": (prob >= model.threshold).astype(np.int8)})
