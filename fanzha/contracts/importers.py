@@ -202,14 +202,15 @@ def _parse_times(s: pl.Series, fmt: str | None, tz: str) -> pl.Series:
         .str.replace(r"^([0-9]{4}-[0-9]{1,2}-[0-9]{1,2})[Tt ]", "$1 ")
         .str.replace(r"[Zz]$", "+00:00")
     )
-    aware = t.str.strptime(pl.Datetime("ms"), "%Y-%m-%d %H:%M:%S%.f%#z", strict=False, exact=True)
-    naive = pl.select(
-        pl.coalesce(
-            t.str.strptime(pl.Datetime("ms"), f, strict=False, exact=True)
-            for f in ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
-        )
-    ).to_series()
-    return aware.cast(out_type).fill_null(_localize(naive, tz))
+    result = t.str.strptime(pl.Datetime("ms"), "%Y-%m-%d %H:%M:%S%.f%#z", strict=False, exact=True).cast(out_type)
+    # Only rows the first format missed are tried again (most files use one format throughout).
+    for naive_fmt in ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        todo = np.flatnonzero((result.is_null() & t.is_not_null()).to_numpy())
+        if not len(todo):
+            break
+        naive = t.gather(todo).str.strptime(pl.Datetime("ms"), naive_fmt, strict=False, exact=True)
+        result = result.scatter(todo, _localize(naive, tz))
+    return result
 
 
 _AMOUNT_RE = r"^\+?([0-9]{1,15})(?:\.([0-9]*))?$"
@@ -284,8 +285,8 @@ def _convert(table: str, f: pa.Field, src: pl.Series, spec: ColumnSpec, mapping:
     if kind in ("phone_list", "string_list"):
         lst = _split_list(src, mapping.csv.list_separator)
         if kind == "string_list":
-            return _Converted(lst, pl.Series([False] * len(src)))
-        rows = pl.DataFrame({"row": np.arange(len(lst)), "raw": lst}).explode("raw")
+            return _Converted(lst, pl.Series([False] * len(src), dtype=pl.Boolean))
+        rows = pl.DataFrame({"row": np.arange(len(lst)), "raw": lst}).explode("raw", empty_as_null=True)
         norm = normalize_numbers(rows["raw"], num.default_region, num.area_code, num.validity)
         rows = rows.with_columns(e164=norm, bad=rows["raw"].is_not_null() & norm.is_null())
         agg = rows.group_by("row", maintain_order=True).agg(pl.col("e164").drop_nulls(), pl.col("bad").any())
@@ -343,7 +344,7 @@ def _convert_frame(
         conv = _convert(table, f, raw, spec, mapping)
         values[f.name] = conv.value.alias(f.name)
         bad = conv.bad.fill_null(False)
-        missing = (~bad & conv.value.is_null()) if not f.nullable else pl.Series([False] * n)
+        missing = (~bad & conv.value.is_null()) if not f.nullable else pl.Series([False] * n, dtype=pl.Boolean)
         code = _KIND_REASON[_kind(table, f)]
         shown = _display(raw).fill_null("")
         frame = pl.DataFrame({"bad": bad, "missing": missing, "shown": shown})
@@ -479,8 +480,8 @@ class _CsvSource:
     def _check_encoding_of_start(self) -> None:
         """Most of the first records failing to decode means the declared encoding is wrong."""
         sample = self._pending[:65536]
-        cut = sample.rfind(b"\n")
-        sample = sample[: cut if cut > 0 else len(sample)]
+        if not self._eof or len(sample) < len(self._pending):
+            sample = sample[: max(sample.rfind(b"\n"), 0)]  # complete lines only
         if not sample:
             return
         lines = sample.split(b"\n")
@@ -785,7 +786,7 @@ def import_file(
     else:
         source = _ParquetSource(src_path, chunk_rows)
     try:
-        base = resolved or identity_mapping(table, source.columns, fmt)
+        base = resolved or identity_mapping(table, [], fmt)
         bound, sources = _bind_columns(table, base, source.columns, src_path)
         report = ImportReport(
             table=table,
@@ -820,7 +821,8 @@ def _run(
     q_fh: IO[bytes] | None = None
     name = str(report.source)
     try:
-        with pq.ParquetWriter(tmp_out, schema, compression="zstd") as writer:
+        # use_compliant_nested_type=False keeps list children named "item", so the file reads back as the schema.
+        with pq.ParquetWriter(tmp_out, schema, compression="zstd", use_compliant_nested_type=False) as writer:
             for chunk in source.chunks():
                 values, reason, detail = _convert_frame(table, chunk.df, sources, mapping)
                 bad = reason.is_not_null().to_numpy()
@@ -969,7 +971,11 @@ def validate_file(table: str, path: str | Path) -> ValidationReport:
             if n:
                 rep.problems.append(f"{label} ({n} rows)")
     if "fraud_numbers" in [f.name for f in usable] and table == "reports":
-        bad = lf.select(pl.col("fraud_numbers").explode().alias("n")).filter(pl.col("n").is_not_null()).collect()["n"]
+        bad = (
+            lf.select(pl.col("fraud_numbers").explode(empty_as_null=True).alias("n"))
+            .filter(pl.col("n").is_not_null())
+            .collect()["n"]
+        )
         n_bad = int((~looks_e164(bad)).sum())
         if n_bad:
             rep.problems.append(f"fraud_numbers: not E.164 ({n_bad} items)")
