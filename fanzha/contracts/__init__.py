@@ -25,3 +25,27 @@ __all__ = [
     "RegistrationQuality",
     "Typology",
 ]
+
+# Importers, mappings and number normalisation load lazily (they pull in Polars and phonenumbers).
+_LAZY = {
+    "ContractError": "fanzha.contracts.importers",
+    "ImportReport": "fanzha.contracts.importers",
+    "ValidationReport": "fanzha.contracts.importers",
+    "import_file": "fanzha.contracts.importers",
+    "validate_file": "fanzha.contracts.importers",
+    "Mapping": "fanzha.contracts.mapping",
+    "MappingError": "fanzha.contracts.mapping",
+    "load_mapping": "fanzha.contracts.mapping",
+    "normalize_numbers": "fanzha.contracts.phones",
+    "normalize_number": "fanzha.contracts.phones",
+    "is_service_number": "fanzha.contracts.phones",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fanzha.contracts' has no attribute {name!r}")
