@@ -1,5 +1,7 @@
 """Data contracts: Arrow schemas, vocabularies, importers with quarantine."""
 
+from typing import TYPE_CHECKING
+
 from fanzha.contracts.schemas import GROUND_TRUTH, TABLES, TS
 from fanzha.contracts.vocab import (
     CASH_OUT_CHANNELS,
@@ -41,6 +43,17 @@ _LAZY = {
     "is_service_number": "fanzha.contracts.phones",
 }
 __all__ += list(_LAZY)
+
+if TYPE_CHECKING:  # real types for mypy; loaded lazily at run time
+    from fanzha.contracts.importers import (
+        ContractError,
+        ImportReport,
+        ValidationReport,
+        import_file,
+        validate_file,
+    )
+    from fanzha.contracts.mapping import Mapping, MappingError, load_mapping
+    from fanzha.contracts.phones import is_service_number, normalize_number, normalize_numbers
 
 
 def __getattr__(name: str) -> object:
