@@ -45,15 +45,17 @@ _LAZY = {
 __all__ += list(_LAZY)
 
 if TYPE_CHECKING:  # real types for mypy; loaded lazily at run time
-    from fanzha.contracts.importers import (
-        ContractError,
-        ImportReport,
-        ValidationReport,
-        import_file,
-        validate_file,
-    )
-    from fanzha.contracts.mapping import Mapping, MappingError, load_mapping
-    from fanzha.contracts.phones import is_service_number, normalize_number, normalize_numbers
+    from fanzha.contracts.importers import ContractError as ContractError
+    from fanzha.contracts.importers import ImportReport as ImportReport
+    from fanzha.contracts.importers import ValidationReport as ValidationReport
+    from fanzha.contracts.importers import import_file as import_file
+    from fanzha.contracts.importers import validate_file as validate_file
+    from fanzha.contracts.mapping import Mapping as Mapping
+    from fanzha.contracts.mapping import MappingError as MappingError
+    from fanzha.contracts.mapping import load_mapping as load_mapping
+    from fanzha.contracts.phones import is_service_number as is_service_number
+    from fanzha.contracts.phones import normalize_number as normalize_number
+    from fanzha.contracts.phones import normalize_numbers as normalize_numbers
 
 
 def __getattr__(name: str) -> object:
