@@ -49,12 +49,12 @@ def cross_validate(
     y = table.labels
     rows = np.flatnonzero(~np.isnan(y))
     g = graph if cfg.use_graph else None
-    static, names = byod.static_features(table.x, table.names, g)
+    static, names = byod.static_features(table.x, table.names, g, cfg.aggregates)
     pooled = np.zeros(rows.size)
     per_fold = []
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for tr, te in skf.split(rows, y[rows]):
-        boosters, platt, threshold, _ = byod.fit(static, names, g, y, rows[tr], cfg)
+        boosters, platt, threshold, _ = byod.fit(static, len(table.names), g, y, rows[tr], cfg)
         model = byod.ByodModel(boosters=boosters, platt=platt, threshold=threshold, input_features=table.names,
                                design_features=names, uses_graph=g is not None, known_labels={}, meta={})
         # Only the training folds' labels are visible when scoring the held-out fold.

@@ -23,12 +23,14 @@ def train(
     graph: Path | None = typer.Option(None, "--graph", help="Edges CSV: source row, destination row (0-based)."),
     model: Path = typer.Option(..., "--model", help="Where to write the model (JSON; .gz to compress)."),
     seeds: int = typer.Option(3, min=1, max=20, help="Boosters averaged in the final model."),
+    trees: int = typer.Option(500, min=10, max=20_000, help="Boosting rounds per booster."),
+    threads: int = typer.Option(2, min=1, max=256, help="LightGBM threads."),
 ) -> None:
     """Train on the labelled rows (unlabelled rows still feed the contact graph)."""
     from fanzha.numbers import byod
 
     try:
-        cfg = byod.TrainConfig(seeds=tuple(range(seeds)))
+        cfg = byod.TrainConfig(seeds=tuple(range(seeds)), n_estimators=trees, n_jobs=threads)
         m = byod.train(features, label_col=label_col, id_col=id_col, graph_path=graph, cfg=cfg)
         byod.save(m, model)
     except byod.ByodError as exc:

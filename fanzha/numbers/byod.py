@@ -29,6 +29,7 @@ import polars as pl
 from fanzha.numbers.graph_features import (
     LABEL_FEATURES,
     ContactGraph,
+    GraphError,
     label_features,
     neighbour_aggregates,
     read_edges,
@@ -67,7 +68,13 @@ class TrainConfig:
     inner_folds: int = 4
     inner_seeds: int = 1  # boosters per inner fold (only used for calibration and threshold)
     use_graph: bool = True
-    n_jobs: int = 2
+    # "compact": neighbour differences only; "full": also neighbour mean/max and 2-hop mean
+    # (on the Sichuan data the full set is no better and costs 3x the time).
+    aggregates: str = "compact"
+    # With a graph, also average in boosters that read the carrier's features alone, so an
+    # uninformative graph cannot make the model worse than the features-only one.
+    blend_features_only: bool = True
+    n_jobs: int = 1  # LightGBM threads; 1 is fastest on a small table on a shared machine
     random_state: int = 0
 
 
@@ -118,8 +125,11 @@ def read_table(
     labels: np.ndarray | None = None
     if label_col is not None and label_col in df.columns:
         lab = df[label_col]
-        if not lab.dtype.is_numeric():
-            raise ByodError(f"{path}: label column {label_col!r} must hold 0/1 or blank, found {lab.dtype}")
+        if not lab.dtype.is_numeric():  # e.g. an all-blank column reads as text
+            text = lab.cast(pl.String).str.strip_chars().replace("", None)
+            lab = text.cast(pl.Float64, strict=False)
+            if lab.null_count() != text.null_count():
+                raise ByodError(f"{path}: label column {label_col!r} must hold 0/1 or blank, found text")
         labels = lab.cast(pl.Float64).to_numpy().copy()
         seen = set(np.unique(labels[~np.isnan(labels)]).tolist())
         if not seen <= {0.0, 1.0}:
@@ -155,15 +165,28 @@ def read_table(
 
 
 def load_graph(path: Path | None, n: int) -> ContactGraph | None:
-    return None if path is None else read_edges(path, n)
+    if path is None:
+        return None
+    try:
+        return read_edges(path, n)
+    except GraphError as exc:
+        raise ByodError(str(exc)) from exc
 
 
-def static_features(x: np.ndarray, names: list[str], graph: ContactGraph | None) -> tuple[np.ndarray, list[str]]:
-    """Everything that does not depend on labels: raw, structure and neighbour aggregates."""
+def static_features(
+    x: np.ndarray, names: list[str], graph: ContactGraph | None, aggregates: str = "compact"
+) -> tuple[np.ndarray, list[str]]:
+    """Everything that does not depend on labels: raw, structure and neighbour aggregates.
+
+    The carrier's own features always come first, so a features-only booster reads the
+    leading ``len(names)`` columns of the same design.
+    """
     if graph is None:
         return x, list(names)
+    if aggregates not in ("compact", "full"):
+        raise ByodError(f"aggregates must be 'compact' or 'full', not {aggregates!r}")
     s, s_names = structure_features(graph)
-    a, a_names = neighbour_aggregates(graph, x, names)
+    a, a_names = neighbour_aggregates(graph, x, names, full=aggregates == "full")
     return np.hstack([x, s, a]), [*names, *s_names, *a_names]
 
 
@@ -180,20 +203,28 @@ def visible_labels(y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return v
 
 
-def _fit_boosters(x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seeds: Sequence[int]) -> list[Any]:
+def _fit_boosters(
+    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seeds: Sequence[int], n_plain: int | None = None
+) -> list[Any]:
+    """One booster per seed on the whole design, plus (``n_plain``) one per seed on its
+    first ``n_plain`` columns, the carrier's own features."""
     import lightgbm as lgb
 
+    widths = [x.shape[1]] + ([n_plain] if n_plain and n_plain < x.shape[1] else [])
     boosters = []
-    for s in seeds:
-        clf = lgb.LGBMClassifier(n_estimators=cfg.n_estimators, random_state=s, n_jobs=cfg.n_jobs, **cfg.params)
-        clf.fit(x, y)
-        boosters.append(clf.booster_)
+    for width in widths:
+        for s in seeds:
+            clf = lgb.LGBMClassifier(n_estimators=cfg.n_estimators, random_state=s, n_jobs=cfg.n_jobs,
+                                     **cfg.params)
+            clf.fit(x[:, :width], y)
+            boosters.append(clf.booster_)
     return boosters
 
 
 def _raw_score(boosters: Sequence[Any], x: np.ndarray) -> np.ndarray:
-    """Seed-averaged margin (log-odds), the quantity that is calibrated."""
-    return np.mean([b.predict(x, raw_score=True) for b in boosters], axis=0)
+    """Averaged margin (log-odds), the quantity that is calibrated; each booster reads the
+    leading columns it was trained on."""
+    return np.mean([b.predict(x[:, : b.num_feature()], raw_score=True) for b in boosters], axis=0)
 
 
 def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
@@ -256,7 +287,7 @@ class ByodModel:
 
 def fit(
     static: np.ndarray,
-    design_names: list[str],
+    n_input: int,
     graph: ContactGraph | None,
     y: np.ndarray,
     train_rows: np.ndarray,
@@ -264,10 +295,12 @@ def fit(
 ) -> tuple[list[Any], tuple[float, float], float, dict[str, float]]:
     """Fit boosters on ``train_rows``; calibrate and pick the threshold by inner CV on them.
 
-    ``y`` may hold labels for other rows too; only ``train_rows``' labels are ever read
-    (label features included), so the caller's evaluation rows stay unseen.
+    ``static`` starts with the carrier's ``n_input`` own features. ``y`` may hold labels
+    for other rows too; only ``train_rows``' labels are ever read (label features
+    included), so the caller's evaluation rows stay unseen.
     """
     graph = graph if cfg.use_graph else None
+    n_plain = n_input if (graph is not None and cfg.blend_features_only) else None
     train_rows = np.asarray(train_rows)
     y_tr = y[train_rows]
     inner_raw = np.zeros(train_rows.size)
@@ -275,14 +308,14 @@ def fit(
         fit_pos = np.setdiff1d(np.arange(train_rows.size), val_pos)
         vis = visible_labels(y, train_rows[fit_pos]) if graph is not None else None
         x = _design(static, graph, vis)
-        b = _fit_boosters(x[train_rows[fit_pos]], y_tr[fit_pos], cfg, cfg.seeds[: cfg.inner_seeds] or (k,))
+        b = _fit_boosters(x[train_rows[fit_pos]], y_tr[fit_pos], cfg, cfg.seeds[: cfg.inner_seeds] or (k,), n_plain)
         inner_raw[val_pos] = _raw_score(b, x[train_rows[val_pos]])
     platt = _platt(inner_raw, y_tr)
     prob = _sigmoid(platt[0] * inner_raw + platt[1])
     threshold = macro_f1_threshold(prob, y_tr)
     vis = visible_labels(y, train_rows) if graph is not None else None
     x = _design(static, graph, vis)
-    boosters = _fit_boosters(x[train_rows], y_tr, cfg, cfg.seeds)
+    boosters = _fit_boosters(x[train_rows], y_tr, cfg, cfg.seeds, n_plain)
     from sklearn.metrics import f1_score, roc_auc_score
 
     inner = {"inner_cv_auc": float(roc_auc_score(y_tr, inner_raw)),
@@ -303,11 +336,11 @@ def train(
     assert table.labels is not None
     graph = load_graph(graph_path, table.x.shape[0])
     use_graph = graph is not None and cfg.use_graph
-    static, names = static_features(table.x, table.names, graph if use_graph else None)
+    static, names = static_features(table.x, table.names, graph if use_graph else None, cfg.aggregates)
     design_names = names + (LABEL_FEATURES if use_graph else [])
     y = table.labels
     rows = np.flatnonzero(~np.isnan(y))
-    boosters, platt, threshold, inner = fit(static, design_names, graph, y, rows, cfg)
+    boosters, platt, threshold, inner = fit(static, len(table.names), graph, y, rows, cfg)
     data_hash = hashlib.sha256((table.digest + _digest(graph_path)).encode()).hexdigest()
     meta = {
         "format": MODEL_FORMAT,
@@ -327,6 +360,8 @@ def train(
         "n_estimators": cfg.n_estimators,
         "params": cfg.params,
         "seeds": list(cfg.seeds),
+        "aggregates": cfg.aggregates,
+        "blend_features_only": cfg.blend_features_only,
         "inner_folds": cfg.inner_folds,
         **inner,
     }
@@ -392,7 +427,7 @@ def score(
     if model.uses_graph and graph_path is None:
         raise ByodError("this model was trained with a contact graph: pass --graph (edges over the scored rows)")
     graph = load_graph(graph_path, table.x.shape[0]) if model.uses_graph else None
-    static, _ = static_features(table.x, table.names, graph)
+    static, _ = static_features(table.x, table.names, graph, str(model.meta.get("aggregates", "compact")))
     visible = None
     if graph is not None:
         visible = np.array([model.known_labels.get(i, np.nan) for i in table.ids.tolist()], dtype=np.float64)

@@ -137,10 +137,15 @@ def _neighbour_mean(adj: sp.csr_matrix, x: np.ndarray) -> np.ndarray:
     return _safe_div(total, count)
 
 
-def neighbour_aggregates(g: ContactGraph, x: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Mean and max of each feature over the 1-hop neighbours, and the 2-hop mean of means."""
+def neighbour_aggregates(
+    g: ContactGraph, x: np.ndarray, names: list[str], full: bool = True
+) -> tuple[np.ndarray, list[str]]:
+    """Per feature: how a number differs from its neighbours' mean (``full``: also the
+    neighbours' mean and max, and the 2-hop mean of means)."""
     x = np.asarray(x, dtype=np.float64)
     mean1 = _neighbour_mean(g.adj, x)
+    if not full:
+        return x - mean1, [f"nb_diff_{c}" for c in names]
     max1 = _neighbour_max(g.adj, x)
     mean2 = _neighbour_mean(g.adj, mean1)
     parts = [mean1, max1, mean2, x - mean1]
