@@ -52,6 +52,8 @@ def import_cmd(
         t.add_row(f"  {reason} ({REASONS.get(reason, '')})", f"{n:,}", style="yellow")
     if rep.blank_lines:
         t.add_row("blank lines skipped", f"{rep.blank_lines:,}", style="dim")
+    if rep.multiline_records:
+        t.add_row("records spanning several lines (quoted newlines)", f"{rep.multiline_records:,}", style="dim")
     console.print(t)
     rate = rep.rows_in / rep.seconds if rep.seconds else 0.0
     console.print(f"output:     {rep.output}")

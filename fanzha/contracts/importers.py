@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal
 
+import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -98,6 +99,7 @@ class ImportReport:
     rows_quarantined: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     blank_lines: int = 0
+    multiline_records: int = 0
     ignored_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -420,6 +422,65 @@ def _sniff(head: bytes, claimed: str, path: Path) -> None:
         raise ContractError(f"{path} is a binary file, not CSV text")
 
 
+@numba.njit(cache=True, nogil=True)
+def _scan_records(buf: np.ndarray, delim: int, quote: int, final: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """One pass of the CSV state machine over raw bytes: where each record ends and how many fields it has.
+
+    Quotes count only at the start of a field (a ``5" tall`` inside a field is text), ``""``
+    inside quotes is an escaped quote, and newlines inside quotes belong to the field — the
+    same reading as Polars' and Python's CSV parsers, so field counts agree with the parse.
+    Returns terminator positions (the LF, or ``len(buf)`` for a final unterminated record),
+    field counts, and the number of records.
+    """
+    n = buf.shape[0]
+    cap = 1
+    for i in range(n):
+        if buf[i] == 10:
+            cap += 1
+    terms = np.empty(cap, dtype=np.int64)
+    fields = np.empty(cap, dtype=np.int64)
+    k = 0
+    state = 0  # 0 field start, 1 unquoted, 2 quoted, 3 quote seen inside quoted
+    f = 1
+    for i in range(n):
+        c = buf[i]
+        if state == 2:
+            if c == quote:
+                state = 3
+            continue
+        if c == 10:
+            terms[k] = i
+            fields[k] = f
+            k += 1
+            f = 1
+            state = 0
+        elif c == delim:
+            f += 1
+            state = 0
+        elif state == 0 or state == 3:
+            state = 2 if c == quote else 1
+    last = terms[k - 1] + 1 if k > 0 else 0
+    if final and last < n:
+        terms[k] = n
+        fields[k] = -1 if state == 2 else f  # -1: a quote still open at the end of the file
+        k += 1
+    return terms, fields, k
+
+
+def _split_records(
+    arr: np.ndarray, delim: int, quote: int, final: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    terms, fields, k = _scan_records(arr, delim, quote, final)
+    term = terms[:k]
+    nexts = np.minimum(term + 1, len(arr))
+    starts = np.zeros(k, dtype=np.int64)
+    starts[1:] = nexts[:-1]
+    ends = term.copy()
+    has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 13)
+    ends[has_cr] -= 1
+    return starts, ends, nexts, fields[:k].copy()
+
+
 class _CsvSource:
     """Chunked CSV reader that knows each record's physical line and field count (see module doc)."""
 
@@ -431,6 +492,7 @@ class _CsvSource:
         self.delim = ord(opts.delimiter)
         self.quote = ord(opts.quote)
         self.blank_lines = 0
+        self.multiline_records = 0
         self._fh: IO[bytes] = path.open("rb")
         first = self._fh.read(self.chunk_bytes)
         _sniff(first, "csv", path)
@@ -456,7 +518,7 @@ class _CsvSource:
     def _read_header(self) -> list[str]:
         while True:
             arr = np.frombuffer(self._pending, dtype=np.uint8)
-            starts, ends, nexts = self._records(arr, final=self._eof)
+            starts, ends, nexts, _ = self._records(arr, final=self._eof)
             if len(starts) or self._eof:
                 break
             self._more()
@@ -505,56 +567,45 @@ class _CsvSource:
         self._pending += block
         return True
 
-    def _records(self, arr: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Record starts, ends (without CR/LF) and next-record starts in ``arr``; quote parity picks the LFs."""
-        nl = np.flatnonzero(arr == 10)
-        qpos = np.flatnonzero(arr == self.quote)
-        term = nl[(np.searchsorted(qpos, nl) & 1) == 0] if len(qpos) else nl
-        nexts = term + 1
-        last = int(term[-1]) + 1 if len(term) else 0
-        if final and last < len(arr):
-            nexts = np.append(nexts, len(arr))
-            term = np.append(term, len(arr))
-        starts = np.concatenate([[0], nexts[:-1]]).astype(np.int64) if len(nexts) else np.zeros(0, np.int64)
-        ends = term.astype(np.int64).copy()
-        if len(ends):
-            has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 13)
-            ends[has_cr] -= 1
-        return starts, ends, nexts.astype(np.int64)
+    def _records(self, arr: np.ndarray, final: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Record starts, ends (without CR/LF), next-record starts and field counts (see :func:`_scan_records`)."""
+        return _split_records(arr, self.delim, self.quote, final)
 
     def chunks(self) -> Iterator[_Chunk]:
         while True:
             if not self._eof and len(self._pending) < self.chunk_bytes:
                 self._more()
             arr = np.frombuffer(self._pending, dtype=np.uint8)
-            starts, ends, nexts = self._records(arr, final=self._eof)
+            starts, ends, nexts, fields = self._records(arr, final=self._eof)
             if not len(starts):
                 if self._eof:
                     return
                 self._more()
                 continue
             consumed = int(nexts[-1])
-            yield self._chunk(arr[:consumed], starts, ends, nexts)
+            yield self._chunk(arr[:consumed], starts, ends, nexts, fields)
             self._lines_before += int(np.count_nonzero(arr[:consumed] == 10))
             self._pending = self._pending[consumed:]
             if self._eof and not self._pending:
                 return
 
-    def _chunk(self, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, nexts: np.ndarray) -> _Chunk:
+    def _chunk(
+        self, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, nexts: np.ndarray, fields: np.ndarray
+    ) -> _Chunk:
         nl = np.flatnonzero(arr == 10)
-        lines = self._lines_before + np.searchsorted(nl, starts) + 1
+        first_nl = np.searchsorted(nl, starts)
+        lines = self._lines_before + first_nl + 1
         blank = ends == starts
         self.blank_lines += int(blank.sum())
-        # fields per record = delimiters outside quotes + 1
-        dpos = np.flatnonzero(arr == self.delim)
-        qpos = np.flatnonzero(arr == self.quote)
-        if len(qpos):
-            dpos = dpos[(np.searchsorted(qpos, dpos) & 1) == 0]
-        fields = np.bincount(np.searchsorted(nexts, dpos, side="right"), minlength=len(starts))[: len(starts)] + 1
-        wrong = (fields != self.width) & ~blank
-        good = ~blank & ~wrong
+        self.multiline_records += int(np.count_nonzero(np.searchsorted(nl, ends) > first_nl))
+        unclosed = fields < 0
+        wrong = (fields != self.width) & ~blank & ~unclosed
+        good = ~blank & ~wrong & ~unclosed
         raw_all = self._raw_array(arr, starts, ends, nexts)
-        rejected = [self._rejects(raw_all, lines, np.flatnonzero(wrong), "column_count", fields)]
+        rejected = [
+            self._rejects(raw_all, lines, np.flatnonzero(wrong), "column_count", fields),
+            self._rejects(raw_all, lines, np.flatnonzero(unclosed), "bad_csv", fields),
+        ]
         good_idx = np.flatnonzero(good)
         text, bad_enc = self._decode(arr, starts, nexts, good_idx)
         if len(bad_enc):
@@ -594,6 +645,8 @@ class _CsvSource:
         raws = [self._text(b) for b in raw_all.take(pa.array(idx)).to_pylist()]
         if reason == "column_count":
             details = [f"{int(fields[i])} fields, expected {self.width}" for i in idx]
+        elif reason == "bad_csv" and (fields[idx] < 0).all():
+            details = ["a quoted field is still open at the end of the file"] * len(idx)
         else:
             details = [REASONS[reason]] * len(idx)
         return pl.DataFrame(
@@ -655,7 +708,7 @@ class _CsvSource:
         for i, b in zip(idx, raw_all.take(pa.array(idx)).to_pylist(), strict=True):
             text = self._text(b)
             try:
-                recs = list(csv.reader([text], delimiter=self.opts.delimiter, quotechar=self.opts.quote, strict=True))
+                recs = list(csv.reader(io.StringIO(text), delimiter=self.opts.delimiter, quotechar=self.opts.quote))
             except csv.Error:
                 recs = []
             if len(recs) != 1 or len(recs[0]) != self.width:
@@ -798,6 +851,7 @@ def import_file(
     finally:
         source.close()
     report.blank_lines = source.blank_lines
+    report.multiline_records = getattr(source, "multiline_records", 0)
     report.seconds = time.perf_counter() - t0
     if not report.balanced:  # pragma: no cover - an invariant, checked so a bug cannot hide rows
         raise RuntimeError(f"import lost rows: {report}")

@@ -23,7 +23,9 @@ def test_import_prints_summary_by_reason(tmp_path: Path) -> None:
         "12ab,13912345679,2026-11-02 08:00:00,12,local\n",
         encoding="utf-8",
     )
-    res = runner.invoke(app, ["data", "import", "calls", str(src), "-o", str(tmp_path / "o"), "-q", str(tmp_path / "q")])
+    res = runner.invoke(
+        app, ["data", "import", "calls", str(src), "-o", str(tmp_path / "o"), "-q", str(tmp_path / "q")]
+    )
     assert res.exit_code == 0, res.output
     assert "bad_enum" in res.output and "bad_number" in res.output
     assert (tmp_path / "o" / "calls" / "calls.parquet").exists()
@@ -31,7 +33,14 @@ def test_import_prints_summary_by_reason(tmp_path: Path) -> None:
 
 
 def test_import_with_shipped_mapping_by_name(tmp_path: Path) -> None:
-    args = ["data", "import", "transfers", str(FIXTURES / "bank_statement_yuan.csv"), "--mapping", "bank_statement_yuan"]
+    args = [
+        "data",
+        "import",
+        "transfers",
+        str(FIXTURES / "bank_statement_yuan.csv"),
+        "--mapping",
+        "bank_statement_yuan",
+    ]
     res = runner.invoke(app, [*args, "--out", str(tmp_path), "--quarantine", str(tmp_path / "q")])
     assert res.exit_code == 0, res.output
     assert pq.read_table(tmp_path / "transfers" / "bank_statement_yuan.parquet").num_rows == 5

@@ -351,3 +351,21 @@ def test_validate_finds_contract_breaks(tmp_path: Path) -> None:
     assert validate_file("calls", ok).ok
     with pytest.raises(ContractError, match="not a Parquet file"):
         validate_file("calls", FIXTURES / "bank_statement_yuan.csv")
+
+
+def test_quotes_inside_fields_and_unclosed_quote_at_end(tmp_path: Path, dirs: Dirs) -> None:
+    src = tmp_path / "sms.csv"
+    src.write_text(
+        "sender,recipient,time,text\n"
+        '13912345678,13912345679,2026-11-02 08:00:00,he is 5" tall\n'  # 2: a quote inside a field is text
+        '13912345678,13912345679,2026-11-02 08:00:00,"say ""hi"", then\ngo"\n'  # 3-4: escaped quotes + newline
+        '13912345678,13912345679,2026-11-02 08:00:00,"never closed\n'  # 5: open until the end of the file
+        "13912345678,13912345679,2026-11-02 08:00:00,swallowed\n",
+        encoding="utf-8",
+    )
+    rep = import_file(src, "sms", out_dir=dirs[0], quarantine_dir=dirs[1], chunk_bytes=64)
+    assert pl.read_parquet(rep.output)["text"].to_list() == ['he is 5" tall', 'say "hi", then\ngo']
+    assert (rep.rows_in, rep.reasons, rep.multiline_records) == (3, {"bad_csv": 1}, 2)
+    q = pl.read_csv(rep.quarantine)  # type: ignore[arg-type]
+    assert q["line"].to_list() == [5]
+    assert q["raw"][0].endswith("swallowed\n")
