@@ -369,3 +369,39 @@ def test_quotes_inside_fields_and_unclosed_quote_at_end(tmp_path: Path, dirs: Di
     q = pl.read_csv(rep.quarantine)  # type: ignore[arg-type]
     assert q["line"].to_list() == [5]
     assert q["raw"][0].endswith("swallowed\n")
+
+
+def test_parquet_export_through_a_mapping(tmp_path: Path, dirs: Dirs) -> None:
+    """A bank's Parquet export with Chinese names, float yuan and local naive times."""
+    src = tmp_path / "statement.parquet"
+    pl.DataFrame(
+        {
+            "流水号": ["B1", "B2", "B3"],
+            "时间": [datetime(2026, 11, 2, 8, 0), datetime(2026, 11, 2, 9, 0), datetime(2026, 11, 2, 10, 0)],
+            "付款账号": [6222020000012345678, 6222020000012345679, 6222020000012345670],
+            "金额": [0.29, 1280.5, 0.001],
+            "渠道": ["网银转账", "ATM取款", "网银转账"],
+        }
+    ).write_parquet(src)
+    mapping = parse_mapping(
+        {
+            "table": "transfers",
+            "format": "parquet",
+            "amount_unit": "yuan",
+            "columns": {
+                "transfer_id": "流水号",
+                "time": "时间",
+                "from_account": "付款账号",
+                "amount_cents": "金额",
+                "channel": {"source": "渠道", "values": {"网银转账": "bank", "ATM取款": "atm"}},
+            },
+        }
+    )
+    rep = import_file(src, "transfers", mapping, out_dir=dirs[0], quarantine_dir=dirs[1])
+    out = pl.read_parquet(rep.output)
+    assert out["amount_cents"].to_list() == [29, 128050]
+    assert out["from_account"].to_list() == ["6222020000012345678", "6222020000012345679"]
+    assert out["time"][0] == datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
+    assert out["channel"].to_list() == ["bank", "atm"]
+    q = pl.read_csv(rep.quarantine)  # type: ignore[arg-type]
+    assert (q["line"].to_list(), q["reason"].to_list()) == ([2], ["bad_amount"])
