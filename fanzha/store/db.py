@@ -1,0 +1,196 @@
+"""Engines, sessions and migrations for the operations store.
+
+SQLite (the embedded default) gets WAL, enforced foreign keys, a busy timeout and
+real ``BEGIN`` statements so a failed transaction rolls back as a whole (pysqlite's
+own implicit transactions would commit DDL and miss SAVEPOINTs). PostgreSQL goes
+through psycopg 3; a bare ``postgresql://`` URL is read as that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreURLError(ValueError):
+    """A database URL the store cannot use."""
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse ``url`` and pick the drivers fanzha ships (psycopg 3 for PostgreSQL)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreURLError(f"not a database URL: {url!r} ({exc})") from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        # fanzha ships psycopg 3 only; 'postgres://' (Heroku style) and bare 'postgresql://' mean it too.
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return parsed
+    raise StoreURLError(f"unsupported database {backend!r} in {display_url(parsed)}: use sqlite:/// or postgresql://")
+
+
+def display_url(url: str | URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    db = url.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Hand transaction control to SQLAlchemy (see the "begin" listener below).
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    try:
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; a crash loses at most the last commits' fsync
+        cur.execute("PRAGMA busy_timeout=10000")
+    finally:
+        cur.close()
+
+
+def create_store_engine(url: str | URL, *, sqlite_immediate: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``url`` set up for fanzha.
+
+    ``sqlite_immediate`` makes every SQLite transaction ``BEGIN IMMEDIATE``: writers then
+    queue on the busy timeout instead of failing with "database is locked" when two
+    transactions that both read first try to write. Use it for write-heavy services.
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_file(parsed)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **kwargs)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        begin = "BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN"
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(parsed, **kwargs)
+
+
+_factories: dict[str, sessionmaker[Session]] = {}
+_factories_lock = Lock()
+
+
+def session_factory(url: str | URL | None = None) -> sessionmaker[Session]:
+    """The process-wide session factory for ``url`` (default: the configured database)."""
+    if url is None:
+        from fanzha.settings import get_settings
+
+        url = get_settings().sqlalchemy_url
+    key = normalise_url(url).render_as_string(hide_password=False)
+    with _factories_lock:
+        factory = _factories.get(key)
+        if factory is None:
+            factory = sessionmaker(bind=create_store_engine(key), expire_on_commit=False)
+            _factories[key] = factory
+        return factory
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, and before a fork)."""
+    with _factories_lock:
+        for factory in _factories.values():
+            bind = factory.kw.get("bind")
+            if isinstance(bind, Engine):
+                bind.dispose()
+        _factories.clear()
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
+    """One unit of work: commit if the block finishes, roll everything back if it raises."""
+    session = (factory or session_factory())()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+def alembic_config(url: str | URL | None = None) -> Any:
+    """A programmatic Alembic config pointing at the migrations shipped in the package."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # Kept out of the ini options: configparser would read '%' in passwords as interpolation.
+        cfg.attributes["fanzha_url"] = normalise_url(url).render_as_string(hide_password=False)
+    return cfg
+
+
+def _run(url: str | URL, fn: Any, *args: Any) -> None:
+    cfg = alembic_config(url)
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            fn(cfg, *args)
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str | URL, revision: str = "head") -> None:
+    """Migrate the database at ``url`` up to ``revision`` in one transaction."""
+    from alembic import command
+
+    _run(url, command.upgrade, revision)
+
+
+def downgrade(url: str | URL, revision: str = "base") -> None:
+    """Migrate the database at ``url`` down to ``revision`` (``base`` = empty)."""
+    from alembic import command
+
+    _run(url, command.downgrade, revision)
+
+
+def current_revision(url: str | URL) -> str | None:
+    """The revision the database is at (None = never migrated)."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of fanzha."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
