@@ -847,6 +847,8 @@ def import_file(
             output=Path(out_dir) / table / f"{src_path.stem}.parquet",
             ignored_columns=[c for c in source.columns if c not in sources],
         )
+        if report.output.resolve() == src_path.resolve():
+            raise ContractError(f"the output {report.output} would overwrite the source: choose another --out")
         _run(source, bound, sources, report, Path(quarantine_dir))
     finally:
         source.close()
