@@ -12,19 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 from fanzha.numbers.actions import CarrierAction, carrier_action, carrier_name
 from fanzha.response.clocks import GoldenWindow
-
-
-class OrderKind(StrEnum):
-    STOP_PAYMENT = "stop_payment"  # 紧急止付
-    FREEZE = "freeze"  # 冻结
-    BLOCK = "block"  # 封停号码
-    TAKEDOWN = "takedown"  # 封堵域名
-    RESOLUTION = "resolution"  # 订单号 → 银行卡 (third-party payment order lookup)
-
+from fanzha.store.models import OrderKind  # one vocabulary for planner, store and API
 
 UNKNOWN_ORG = "CENTER"  # orders whose addressee is unknown go to the center's own desk to route by hand
 CARRIER_CODES = {"China Mobile": "CMCC", "China Unicom": "CUCC", "China Telecom": "CTCC"}
