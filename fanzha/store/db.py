@@ -181,7 +181,12 @@ def current_revision(url: str | URL) -> str | None:
     """The revision the database is at (None = never migrated)."""
     from alembic.runtime.migration import MigrationContext
 
-    engine = create_store_engine(url)
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = _sqlite_file(parsed)
+        if path is not None and not path.exists():
+            return None  # asking must not create the file
+    engine = create_store_engine(parsed)
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
