@@ -62,3 +62,51 @@ def score(
     out.parent.mkdir(parents=True, exist_ok=True)
     scored.write_csv(out, float_precision=6)
     typer.echo(f"scored {scored.height} numbers ({int(scored['pred'].sum())} flagged) with {m.version} -> {out}")
+
+
+@app.command("train-behaviour")
+def train_behaviour_cmd(
+    train_city: Path = typer.Option(..., "--train", help="Simulated (or labelled) city folder to learn from."),
+    valid_city: Path = typer.Option(..., "--valid", help="A second city: sets the auto-confirm threshold."),
+    model: Path = typer.Option(..., "--model", help="Where to write the behaviour model (joblib)."),
+) -> None:
+    """Fit the streaming behaviour model on one city's ground truth; threshold from another."""
+    from fanzha.numbers.firewall import train_behaviour
+
+    for d in (train_city, valid_city):
+        if not (d / "gt_fraud_numbers.parquet").is_file():
+            raise _fail(f"{d} has no gt_fraud_numbers.parquet: training needs labelled numbers")
+    m = train_behaviour(train_city, valid_city)
+    model.parent.mkdir(parents=True, exist_ok=True)
+    m.save(model)
+    typer.echo(f"model {m.version}: {m.meta['rows']} window rows, auto-confirm at {m.auto_threshold:.4f} -> {model}")
+
+
+@app.command("replay")
+def replay_cmd(
+    city: Path = typer.Option(..., "--city", help="Folder with calls.parquet, sms.parquet, subscribers.parquet."),
+    state: Path = typer.Option(Path("data/firewall"), "--state", help="Checkpoints, alerts and late events."),
+    model: Path | None = typer.Option(None, "--model", help="Behaviour model; without it only the rules run."),
+    speed: float | None = typer.Option(None, "--speed", help="Event-time seconds per wall second (default: flat out)."),
+    batch_rows: int = typer.Option(200_000, "--batch-rows", min=1),
+) -> None:
+    """Replay call/SMS records through the firewall; resumes from the last checkpoint in --state."""
+    from fanzha.numbers.behaviour import BehaviourModel
+    from fanzha.numbers.events import StreamInputError, load_events, replay
+    from fanzha.numbers.firewall import CityInputs, build_firewall
+    from fanzha.numbers.stream import StreamRunner
+
+    try:
+        inputs = CityInputs.load(city)
+        events = load_events(city)
+    except (StreamInputError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    m = BehaviourModel.load(model) if model else None
+    stages, detectors = build_firewall(inputs, m)
+    runner = StreamRunner(detectors, stages=stages, state_dir=state)
+    start = runner.next_offset
+    runner.run(replay(events, batch_rows, speed=speed, start_offset=start))
+    alerts = runner.all_alerts()
+    by = alerts.group_by("detector").len().sort("detector").rows()
+    typer.echo(f"{events.height:,} events (resumed at batch {start}); late {runner.stats.late_events}; "
+               f"alerts: " + ", ".join(f"{d} {n}" for d, n in by) + f" -> {state / 'alerts'}")
