@@ -63,6 +63,8 @@ class Gang:
     numbers: list[int] = field(default_factory=list)  # current caller/blaster number positions
     mules: dict[int, list[int]] = field(default_factory=dict)  # level -> account positions
     devices: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    reach: tuple[np.ndarray, np.ndarray] = field(  # today's mass contacts: (shown number, time)
+        default_factory=lambda: (np.empty(0, np.int32), np.empty(0, np.int64)))
 
 
 @dataclass
@@ -180,6 +182,7 @@ class FraudEcosystem:
             # SMS gangs text more than they call; about 1% of recipients open the link.
             lures = self.texts.add(render_fraud(rng, gang.typology, gang.domain, 40))
             sms.add(sender=caller, recipient=callee, time=t, text=lures[rng.integers(len(lures), size=k)])
+            gang.reach = (caller, t)
             clicked = np.flatnonzero(rng.random(k) < 0.01)
             visits.add(number=callee[clicked], time=t[clicked] + rng.integers(MINUTE, HOUR, size=len(clicked)),
                        domain=self.domain_ids[gang.domain], path=rng.integers(0, 5, size=len(clicked)))
@@ -192,8 +195,11 @@ class FraudEcosystem:
             for p in np.unique(shown).tolist():
                 self.gt.fraud_numbers.append((p, gang.gang_id, "spoofed", gang.typology.value, day_ms))
             self._fraud_calls(calls, shown, callee, t, dur, spoof=True)
+            caller = shown
         else:
             self._fraud_calls(calls, caller, callee, t, dur)
+        if gang.typology not in SMS_TYPOLOGIES:
+            gang.reach = (caller, t)
         self.gt.campaigns.append({"gang": gang.gang_id, "typology": gang.typology.value,
                                   "channel": "sms" if gang.typology in SMS_TYPOLOGIES else "call",
                                   "start": int(t.min()) if len(t) else day_ms, "domain": gang.domain, "targets": k})
@@ -224,26 +230,49 @@ class FraudEcosystem:
             if p not in self.victimised:
                 break
         self.victimised.add(p)
-        t1 = day_ms + 7 * HOUR + int(rng.integers(0, 15 * HOUR))
+        # The victim is first reached by one of the gang's mass calls or lures of the day (so the
+        # number that reached them is active, and detectable, at that moment); the rest of the
+        # timeline runs from there with the typology's lead time before the first transfer.
+        lead = {
+            Typology.IMPERSONATE_POLICE: (25, 120), Typology.FAKE_CUSTOMER_SERVICE: (20, 70),
+            Typology.REBATE_TASK: (60, 360), Typology.FAKE_LOAN: (30, 180), Typology.PIG_BUTCHERING: (180, 720),
+            Typology.IMPERSONATE_BOSS: (10, 60), Typology.MEDICAL_INSURANCE_SMS: (50, 150),
+        }[typ]
+        lead_ms = int(rng.integers(lead[0], lead[1] + 1)) * MINUTE
+        reach_num, reach_t = gang.reach
+        ok = np.flatnonzero(reach_t + lead_ms < day_ms + DAY - 30 * MINUTE)
+        i = int(ok[rng.integers(len(ok))]) if len(ok) else int(rng.integers(len(reach_t)))
+        t0, first_num = int(reach_t[i]), int(reach_num[i])
+        t1 = t0 + lead_ms
         nums = gang.numbers
         contacted: list[int] = []
         first_contact = t1
+        used_first = False
+
+        def pick(spoof: bool) -> int:
+            nonlocal used_first
+            if not used_first:
+                used_first = True
+                return first_num
+            if spoof:
+                return int(self.world.protected[int(rng.integers(len(self.world.protected)))])
+            return nums[int(rng.integers(len(nums)))]
 
         def call(at: int, minutes: tuple[int, int], spoof: bool = False) -> None:
             nonlocal first_contact
-            caller = nums[int(rng.integers(len(nums)))]
-            if spoof:
-                caller = int(self.world.protected[int(rng.integers(len(self.world.protected)))])
+            caller = pick(spoof)
+            spoofed = bool(np.isin(caller, self.world.protected))
+            if spoofed:
                 self.gt.fraud_numbers.append((caller, gang.gang_id, "spoofed", typ.value, at))
             dur = int(rng.integers(minutes[0] * 60, minutes[1] * 60 + 1))
             self._fraud_calls(calls, np.array([caller], np.int32), np.array([p], np.int32),
-                              np.array([at], np.int64), np.array([dur], np.int32), spoof=spoof)
+                              np.array([at], np.int64), np.array([dur], np.int32), spoof=spoofed)
             contacted.append(caller)
             first_contact = min(first_contact, at)
 
         def text(at: int) -> None:
             nonlocal first_contact
-            sender = nums[int(rng.integers(len(nums)))]
+            sender = pick(False)
             lure = self.texts.add(render_fraud(rng, typ, gang.domain, 1))
             sms.add(sender=np.array([sender], np.int32), recipient=np.array([p], np.int32),
                     time=np.array([at], np.int64), text=lure)
@@ -254,38 +283,37 @@ class FraudEcosystem:
             visits.add(number=np.array([p], np.int32), time=np.array([at], np.int64),
                        domain=self.domain_ids[gang.domain], path=np.array([1], np.int8))
 
+        def mins(lo: int, hi: int) -> int:
+            return int(rng.integers(lo, hi + 1)) * MINUTE
+
         uses_domain = typ in SMS_TYPOLOGIES
         if typ is Typology.IMPERSONATE_POLICE:
-            start = t1 - int(rng.integers(25, 120)) * MINUTE
-            spoof = rng.random() < 0.5
-            call(start, (1, 3), spoof=spoof)
-            call(start + 5 * MINUTE, (20, 90) if rng.random() < 0.7 else (10, 20), spoof=spoof)
+            call(t0, (1, 3))
+            call(t0 + 5 * MINUTE, (20, 90) if rng.random() < 0.7 else (10, 20), spoof=rng.random() < 0.5)
         elif typ is Typology.FAKE_CUSTOMER_SERVICE:
-            call(t1 - int(rng.integers(20, 70)) * MINUTE, (10, 40))
+            call(t0, (10, 40))
         elif typ is Typology.REBATE_TASK:
-            start = t1 - int(rng.integers(60, 360)) * MINUTE
-            text(start)
-            visit(start + int(rng.integers(1, 30)) * MINUTE)
+            text(t0)
+            visit(t0 + mins(1, 30))
             if rng.random() < 0.5:
-                call(start + int(rng.integers(10, 50)) * MINUTE, (3, 15))
+                call(t0 + mins(10, 50), (3, 15))
         elif typ is Typology.FAKE_LOAN:
-            start = t1 - int(rng.integers(30, 180)) * MINUTE
-            text(start)
-            visit(start + int(rng.integers(1, 20)) * MINUTE)
-            call(start + int(rng.integers(20, 29)) * MINUTE, (5, 15))
+            text(t0)
+            visit(t0 + mins(1, 20))
+            call(t0 + mins(20, 29), (5, 15))
         elif typ is Typology.PIG_BUTCHERING:
-            for d in range(int(rng.integers(1, 4))):
-                call(t1 - (d + 1) * int(rng.integers(2, 6)) * HOUR, (10, 60))
+            call(t0, (10, 60))
+            for k in range(int(rng.integers(0, 3))):
+                call(t0 + (k + 1) * mins(60, 170), (10, 60))
             text(t1 - 90 * MINUTE)
             visit(t1 - 60 * MINUTE)
         elif typ is Typology.IMPERSONATE_BOSS:
-            text(t1 - int(rng.integers(10, 60)) * MINUTE)  # the chat-group invitation; no call
+            text(t0)  # the chat-group invitation; no call
             visit(t1 - 8 * MINUTE)
         elif typ is Typology.MEDICAL_INSURANCE_SMS:
-            start = t1 - int(rng.integers(30, 150)) * MINUTE
-            text(start)
-            visit(start + int(rng.integers(2, 30)) * MINUTE)
-            call(start + int(rng.integers(35, 45)) * MINUTE, (15, 40), spoof=rng.random() < 0.4)
+            text(t0)
+            visit(t0 + mins(2, 30))
+            call(t0 + mins(35, 45), (15, 40), spoof=rng.random() < 0.4)
         first_contact = min(first_contact, t1)
 
         # Transfers: escalating for 刷单/杀猪盘/贷款, one large for 冒充公检法/领导.
