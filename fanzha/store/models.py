@@ -363,6 +363,8 @@ class Order(Base):
 
     case: Mapped[Case | None] = relationship(back_populates="orders")
     organisation: Mapped[Organisation] = relationship(foreign_keys=[organisation_id])
+    parent_order: Mapped[Order | None] = relationship(remote_side="Order.id", foreign_keys=[parent_order_id])
+    list_entry: Mapped[NumberListEntry | None] = relationship()
     statement_rows: Mapped[list[StatementRow]] = relationship(
         back_populates="order", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -531,6 +533,9 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    order: Mapped[Order | None] = relationship()
 
 
 class AuditLog(Base):
