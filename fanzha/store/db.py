@@ -94,21 +94,26 @@ def create_store_engine(url: str | URL, *, sqlite_immediate: bool = False, **kwa
     return create_engine(parsed, **kwargs)
 
 
-_factories: dict[str, sessionmaker[Session]] = {}
+_factories: dict[tuple[str, bool], sessionmaker[Session]] = {}
 _factories_lock = Lock()
 
 
-def session_factory(url: str | URL | None = None) -> sessionmaker[Session]:
-    """The process-wide session factory for ``url`` (default: the configured database)."""
+def session_factory(url: str | URL | None = None, *, sqlite_immediate: bool = False) -> sessionmaker[Session]:
+    """The process-wide session factory for ``url`` (default: the configured database).
+
+    Objects stay readable after commit (``expire_on_commit=False``): a service returns
+    what it just wrote without a second round trip.
+    """
     if url is None:
         from fanzha.settings import get_settings
 
         url = get_settings().sqlalchemy_url
-    key = normalise_url(url).render_as_string(hide_password=False)
+    key = (normalise_url(url).render_as_string(hide_password=False), sqlite_immediate)
     with _factories_lock:
         factory = _factories.get(key)
         if factory is None:
-            factory = sessionmaker(bind=create_store_engine(key), expire_on_commit=False)
+            engine = create_store_engine(key[0], sqlite_immediate=sqlite_immediate)
+            factory = sessionmaker(bind=engine, expire_on_commit=False)
             _factories[key] = factory
         return factory
 

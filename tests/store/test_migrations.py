@@ -131,3 +131,29 @@ def test_cli_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], messag
     assert message in result.output
     assert "Traceback" not in result.output
     assert "s3cret" not in result.output  # passwords never printed
+
+
+def test_sqlite_immediate_mode_takes_the_write_lock_at_begin(tmp_path: Path) -> None:
+    """With BEGIN IMMEDIATE a second writer waits at BEGIN instead of failing later mid-transaction."""
+    from sqlalchemy.exc import OperationalError
+
+    url = f"sqlite:///{tmp_path / 'lock.sqlite3'}"
+    upgrade(url)
+    for immediate, second_may_begin in ((False, True), (True, False)):
+        eng = create_store_engine(url, sqlite_immediate=immediate)
+        try:
+            with eng.connect() as first, eng.connect() as second:
+                raw = second.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA busy_timeout=50")  # outside any SQLAlchemy transaction
+                first.begin()
+                first.exec_driver_sql("SELECT count(*) FROM cases").scalar()
+                if second_may_begin:
+                    second.begin()
+                    second.rollback()
+                else:
+                    with pytest.raises(OperationalError, match="locked"):
+                        second.begin()
+                first.rollback()
+        finally:
+            eng.dispose()
