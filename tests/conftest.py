@@ -78,3 +78,54 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     n = sum(1 for rep in skipped if POSTGRES_SKIP_MARK in str(getattr(rep, "longrepr", "")))
     if n:
         terminalreporter.write_sep("!", f"{n} {POSTGRES_SKIP_MARK}: no PostgreSQL server was reachable", red=True)
+
+
+# --------------------------------------------------------------------------- operations store, both backends
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _wipe_postgres(url: str) -> None:
+    from sqlalchemy import text
+
+    from fanzha.store.db import create_store_engine
+    from fanzha.store.models import Base
+
+    engine = create_store_engine(url)
+    try:
+        with engine.begin() as conn:
+            names = ", ".join(conn.dialect.identifier_preparer.quote(t.name) for t in Base.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no fanzha tables at all (never migrated, or migrated back to base)."""
+    from fanzha.store.db import downgrade
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ops.sqlite3'}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    downgrade(url, "base")
+    yield url
+    downgrade(url, "base")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database migrated to head with every table empty (SQLite file, or the session's PostgreSQL)."""
+    from fanzha.store.db import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ops.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    url = request.getfixturevalue("postgres_url")
+    upgrade(url)
+    _wipe_postgres(url)
+    yield url
+    _wipe_postgres(url)
