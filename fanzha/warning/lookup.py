@@ -82,11 +82,25 @@ call_hit AS (
     WHERE start >= $since AND start < $until
       AND (caller IN (SELECT number FROM fn) OR callee IN (SELECT number FROM fn))
 ),
+call_ev AS (
+    SELECT h.*, f1.number IS NOT NULL AS inbound
+    FROM call_hit AS h
+    LEFT JOIN fn AS f1 ON f1.number = h.caller
+    LEFT JOIN fn AS f2 ON f2.number = h.callee
+    WHERE (f1.number IS NULL) <> (f2.number IS NULL)
+),
 sms_hit AS (
     SELECT sender, recipient, time
     FROM sms
     WHERE time >= $since AND time < $until
       AND (sender IN (SELECT number FROM fn) OR recipient IN (SELECT number FROM fn))
+),
+sms_ev AS (
+    SELECT h.*, f1.number IS NOT NULL AS inbound
+    FROM sms_hit AS h
+    LEFT JOIN fn AS f1 ON f1.number = h.sender
+    LEFT JOIN fn AS f2 ON f2.number = h.recipient
+    WHERE (f1.number IS NULL) <> (f2.number IS NULL)
 ),
 transfer_hit AS (
     SELECT from_account, to_account, time, amount_cents
@@ -102,22 +116,14 @@ payer AS (
     GROUP BY account_id
 ),
 evidence AS (
-    SELECT callee AS person, 'call' AS channel, TRUE AS inbound, caller AS element,
+    SELECT CASE WHEN inbound THEN callee ELSE caller END AS person, 'call' AS channel, inbound,
+           CASE WHEN inbound THEN caller ELSE callee END AS element,
            start AS t, duration_s, CAST(NULL AS BIGINT) AS amount_cents
-    FROM call_hit
-    WHERE caller IN (SELECT number FROM fn) AND callee NOT IN (SELECT number FROM fn)
+    FROM call_ev
     UNION ALL
-    SELECT caller, 'call', FALSE, callee, start, duration_s, NULL
-    FROM call_hit
-    WHERE callee IN (SELECT number FROM fn) AND caller NOT IN (SELECT number FROM fn)
-    UNION ALL
-    SELECT recipient, 'sms', TRUE, sender, time, NULL, NULL
-    FROM sms_hit
-    WHERE sender IN (SELECT number FROM fn) AND recipient NOT IN (SELECT number FROM fn)
-    UNION ALL
-    SELECT sender, 'sms', FALSE, recipient, time, NULL, NULL
-    FROM sms_hit
-    WHERE recipient IN (SELECT number FROM fn) AND sender NOT IN (SELECT number FROM fn)
+    SELECT CASE WHEN inbound THEN recipient ELSE sender END, 'sms', inbound,
+           CASE WHEN inbound THEN sender ELSE recipient END, time, NULL, NULL
+    FROM sms_ev
     UNION ALL
     SELECT p.holder_number, 'transfer', FALSE, h.to_account, h.time, NULL, h.amount_cents
     FROM transfer_hit AS h
@@ -130,34 +136,34 @@ evidence AS (
       AND LOWER(v.domain) IN (SELECT domain FROM fd)
       AND v.number NOT IN (SELECT number FROM fn)
 ),
-last_call AS (
-    SELECT person, MAX(t) AS last_call_at FROM evidence WHERE channel = 'call' GROUP BY person
+timed AS (
+    SELECT *, MAX(CASE WHEN channel = 'call' THEN t END) OVER (PARTITION BY person) AS last_call_at
+    FROM evidence
 )
 SELECT
-    e.person AS number,
-    MIN(e.t) AS first_contact_at,
-    MAX(e.t) AS last_contact_at,
-    COUNT(*) FILTER (WHERE e.channel = 'call') AS calls,
-    COUNT(*) FILTER (WHERE e.channel = 'call' AND e.inbound) AS calls_in,
-    COUNT(*) FILTER (WHERE e.channel = 'call' AND NOT e.inbound) AS calls_out,
-    COUNT(*) FILTER (WHERE e.channel = 'call' AND e.duration_s > 0) AS calls_answered,
-    COALESCE(SUM(e.duration_s) FILTER (WHERE e.channel = 'call'), 0) AS call_s_total,
-    MAX(e.duration_s) FILTER (WHERE e.channel = 'call' AND e.t = l.last_call_at) AS call_s_last,
-    MAX(l.last_call_at) AS last_call_at,
-    COUNT(*) FILTER (WHERE e.channel = 'sms') AS sms,
-    COUNT(*) FILTER (WHERE e.channel = 'sms' AND e.inbound) AS sms_in,
-    COUNT(*) FILTER (WHERE e.channel = 'sms' AND NOT e.inbound) AS sms_out,
-    COUNT(*) FILTER (WHERE e.channel = 'transfer') AS transfers,
-    COALESCE(SUM(e.amount_cents) FILTER (WHERE e.channel = 'transfer'), 0) AS transfer_cents,
-    MIN(e.t) FILTER (WHERE e.channel = 'transfer') AS first_transfer_at,
-    COUNT(*) FILTER (WHERE e.channel = 'visit') AS visits,
-    MIN(e.t) FILTER (WHERE e.channel = 'visit') AS first_visit_at,
-    ARRAY_SORT(ARRAY_AGG(DISTINCT e.element) FILTER (WHERE e.channel IN ('call', 'sms'))) AS matched_numbers,
-    ARRAY_SORT(ARRAY_AGG(DISTINCT e.element) FILTER (WHERE e.channel = 'transfer')) AS matched_accounts,
-    ARRAY_SORT(ARRAY_AGG(DISTINCT e.element) FILTER (WHERE e.channel = 'visit')) AS matched_domains
-FROM evidence AS e
-LEFT JOIN last_call AS l ON l.person = e.person
-GROUP BY e.person
+    person AS number,
+    MIN(t) AS first_contact_at,
+    MAX(t) AS last_contact_at,
+    COUNT(*) FILTER (WHERE channel = 'call') AS calls,
+    COUNT(*) FILTER (WHERE channel = 'call' AND inbound) AS calls_in,
+    COUNT(*) FILTER (WHERE channel = 'call' AND NOT inbound) AS calls_out,
+    COUNT(*) FILTER (WHERE channel = 'call' AND duration_s > 0) AS calls_answered,
+    COALESCE(SUM(duration_s) FILTER (WHERE channel = 'call'), 0) AS call_s_total,
+    MAX(duration_s) FILTER (WHERE channel = 'call' AND t = last_call_at) AS call_s_last,
+    MAX(last_call_at) AS last_call_at,
+    COUNT(*) FILTER (WHERE channel = 'sms') AS sms,
+    COUNT(*) FILTER (WHERE channel = 'sms' AND inbound) AS sms_in,
+    COUNT(*) FILTER (WHERE channel = 'sms' AND NOT inbound) AS sms_out,
+    COUNT(*) FILTER (WHERE channel = 'transfer') AS transfers,
+    COALESCE(SUM(amount_cents) FILTER (WHERE channel = 'transfer'), 0) AS transfer_cents,
+    MIN(t) FILTER (WHERE channel = 'transfer') AS first_transfer_at,
+    COUNT(*) FILTER (WHERE channel = 'visit') AS visits,
+    MIN(t) FILTER (WHERE channel = 'visit') AS first_visit_at,
+    ARRAY_SORT(ARRAY_AGG(DISTINCT element) FILTER (WHERE channel IN ('call', 'sms'))) AS matched_numbers,
+    ARRAY_SORT(ARRAY_AGG(DISTINCT element) FILTER (WHERE channel = 'transfer')) AS matched_accounts,
+    ARRAY_SORT(ARRAY_AGG(DISTINCT element) FILTER (WHERE channel = 'visit')) AS matched_domains
+FROM timed
+GROUP BY person
 """
 
 REVERSE_LOOKUP = Query(

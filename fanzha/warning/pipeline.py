@@ -1,0 +1,83 @@
+"""Precision warning over a whole city: flagged elements → contacts → risk → graded warnings.
+
+Elements become flagged as the center learns them: a number when the firewall confirms
+it, a domain when a confirmed number's texts carry it, and every element of a victim's
+report when the report is filed. Everyone those elements reached is a candidate, decided
+at the later of the contact and the flag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from fanzha.numbers.behaviour import BehaviourModel
+from fanzha.numbers.events import load_events
+from fanzha.numbers.firewall import first_blocks, run_city
+from fanzha.warning.risk import RiskModel, contact_evidence, issue_warnings
+
+_DOMAIN = r"https?://([A-Za-z0-9.-]+)"
+
+
+@dataclass(frozen=True)
+class CityEvidence:
+    rows: pl.DataFrame  # contact evidence with cumulative features
+    flagged_numbers: pl.DataFrame
+    flagged_domains: pl.DataFrame
+    events: pl.DataFrame
+
+
+def flagged_elements(city: Path, alerts: pl.DataFrame, auto_threshold: float,
+                     events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(numbers, domains) with the event time at which the center knew them."""
+    confirmed = first_blocks(alerts, auto_threshold, ["behaviour", "text"]).rename({"time": "flagged_at"})
+    spoofed = alerts.filter(pl.col("detector") == "spoof")
+    parts = [confirmed]
+    reports_path = city / "reports.parquet"
+    reports = pl.read_parquet(reports_path) if reports_path.exists() else None
+    if reports is not None and reports.height:
+        parts.append(reports.select(pl.col("fraud_numbers").alias("number"),
+                                    pl.col("reported_at").dt.epoch("ms").alias("flagged_at")).explode("number"))
+    numbers = pl.concat(parts, how="vertical_relaxed").drop_nulls().group_by("number").agg(pl.col("flagged_at").min())
+    # protected lines are spoofed, not fraud: their spoofed calls are evidence per call (below), never the number
+    protected = spoofed["number"].unique().implode()
+    numbers = numbers.filter(~pl.col("number").is_in(protected))
+    sms = events.filter(pl.col("kind") == 1).select("src", "time", "text").join(
+        numbers.rename({"number": "src"}), on="src")
+    doms = [sms.select(pl.col("text").str.extract(_DOMAIN, 1).str.to_lowercase().alias("domain"),
+                       pl.max_horizontal("time", "flagged_at").alias("flagged_at"))]
+    if reports is not None and reports.height:
+        doms.append(reports.select(pl.col("domains").alias("domain"),
+                                   pl.col("reported_at").dt.epoch("ms").alias("flagged_at")).explode("domain"))
+    domains = pl.concat(doms, how="vertical_relaxed").drop_nulls().group_by("domain").agg(pl.col("flagged_at").min())
+    return numbers, domains
+
+
+def city_evidence(city: Path, behaviour: BehaviourModel) -> CityEvidence:
+    """Run the firewall on a city and collect every contact with what it flagged."""
+    alerts, _, events = run_city(city, behaviour)
+    numbers, domains = flagged_elements(city, alerts, behaviour.auto_threshold, events)
+    visits = pl.read_parquet(city / "url_visits.parquet").select(
+        "number", pl.col("time").dt.epoch("ms"), pl.col("domain").str.to_lowercase())
+    register = pl.read_parquet(city / "subscribers.parquet").select("number", "age_band")
+    # spoofed calls: each one is a contact with a flagged element at the moment it happens
+    spoof = alerts.filter(pl.col("detector") == "spoof").select(
+        pl.col("number").alias("src"), pl.col("evidence").str.json_path_match("$.callee").alias("dst"),
+        pl.col("time"))
+    ev = events.select("src", "dst", "time", "kind", "duration_s")
+    spoof_ev = ev.join(spoof, on=["src", "dst", "time"], how="semi").with_columns(
+        (pl.lit("SPOOF:") + pl.col("src")).alias("src"))
+    spoof_flags = spoof_ev.select(pl.col("src").alias("number"), pl.col("time").alias("flagged_at"))
+    rows = contact_evidence(
+        pl.concat([ev.filter(pl.col("src").is_in(numbers["number"].implode())
+                             | pl.col("dst").is_in(numbers["number"].implode())), spoof_ev]),
+        visits, pl.concat([numbers, spoof_flags]).group_by("number").agg(pl.col("flagged_at").min()), domains,
+        register,
+    )
+    return CityEvidence(rows, numbers, domains, events)
+
+
+def city_warnings(evidence: CityEvidence, model: RiskModel) -> pl.DataFrame:
+    return issue_warnings(evidence.rows, model)
