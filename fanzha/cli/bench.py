@@ -59,3 +59,14 @@ def bench_numbers(
     except ByodError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
+
+
+@app.command("warn")
+def bench_warn(
+    subscribers: int = typer.Option(100_000, help="Size of each simulated city."),
+    days: int = typer.Option(2),
+) -> None:
+    """Precision warning: victims warned before paying, precision of 特危+高危, a 90k SMS blitz dispatched."""
+    from fanzha.bench.warn import run
+
+    run(subscribers=subscribers, days=days)

@@ -14,7 +14,6 @@ from pathlib import Path
 import polars as pl
 
 from fanzha.numbers.behaviour import BehaviourModel
-from fanzha.numbers.events import load_events
 from fanzha.numbers.firewall import first_blocks, run_city
 from fanzha.warning.risk import RiskModel, contact_evidence, issue_warnings
 

@@ -1,0 +1,114 @@
+"""``fanzha bench warn``: precision warning measured on a simulated city it was not trained on.
+
+Cities from four seeds: the firewall's behaviour model trains on the first and sets its
+threshold on the second; the risk model trains on the contacts of the first two; the
+third is measured. Bars from issue 6: share of eventual victims warned before their
+first transfer (>= 0.9), precision of 特危+高危 warnings (>= 0.9), and an SMS blitz that
+reaches 90,000 people graded and dispatched within 60 s.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from fanzha.bench import Bar, result_line
+from fanzha.numbers.firewall import train_behaviour
+from fanzha.sim import SimConfig, simulate_city
+from fanzha.warning.dispatch import dispatch
+from fanzha.warning.pipeline import city_evidence
+from fanzha.warning.risk import WarningGrade, contact_evidence, fit_risk_model, issue_warnings, label_rows
+
+DAY = 24 * 3_600_000
+
+
+def blitz_seconds(city: Path, model: object, reach: int = 90_000, seed: int = 0) -> tuple[float, int]:
+    """Time from 'these blitz numbers are confirmed' to every recipient graded and dispatched."""
+    register = pl.read_parquet(city / "subscribers.parquet").filter(pl.col("district").is_not_null())
+    rng = np.random.default_rng(seed)
+    who = register["number"].to_numpy()[rng.choice(register.height, size=min(reach, register.height), replace=False)]
+    senders = [f"+86170{9_000_000 + i:07d}" for i in range(36)]
+    t0 = int(pl.read_parquet(city / "sms.parquet")["time"].dt.epoch("ms").min())  # type: ignore[arg-type]
+    events = pl.DataFrame({
+        "src": np.array(senders, dtype=object)[rng.integers(len(senders), size=len(who))].tolist(),
+        "dst": who.tolist(),
+        "time": t0 + rng.integers(0, 2 * 3_600_000, size=len(who)),
+        "kind": np.ones(len(who), np.int8), "duration_s": np.full(len(who), -1, np.int32),
+    })
+    flagged = pl.DataFrame({"number": senders, "flagged_at": [t0 + 2 * 3_600_000] * len(senders)})
+    empty_visits = pl.DataFrame(schema={"number": pl.String, "time": pl.Int64, "domain": pl.String})
+    empty_domains = pl.DataFrame(schema={"domain": pl.String, "flagged_at": pl.Int64})
+    start = time.perf_counter()
+    rows = contact_evidence(events, empty_visits, flagged, empty_domains, register.select("number", "age_band"))
+    warnings = issue_warnings(rows, model)  # type: ignore[arg-type]
+    routed = dispatch(warnings, register.select("number", "district", "police_station"))
+    return time.perf_counter() - start, routed.height
+
+
+def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] = (101, 151, 202)) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="fanzha-bench-warn-") as tmp:
+        root = Path(tmp)
+        cities = []
+        for s in seeds:
+            simulate_city(SimConfig(subscribers=subscribers, days=days, seed=s), root / f"c{s}")
+            cities.append(root / f"c{s}")
+        train, valid, test = cities
+        t0 = time.perf_counter()
+        behaviour = train_behaviour(train, valid)
+        labelled = []
+        for c in (train, valid):
+            ev = city_evidence(c, behaviour)
+            labelled.append(label_rows(ev.rows, pl.read_parquet(c / "gt_victims.parquet")))
+        risk = fit_risk_model(pl.concat(labelled))
+        t_train = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ev = city_evidence(test, behaviour)
+        warnings = issue_warnings(ev.rows, risk)
+        register = pl.read_parquet(test / "subscribers.parquet").select("number", "district", "police_station")
+        routed = dispatch(warnings, register)
+        t_test = time.perf_counter() - t0
+        victims = pl.read_parquet(test / "gt_victims.parquet").select(
+            pl.col("number").alias("person"), pl.col("first_transfer").dt.epoch("ms").alias("paid"), "typology")
+        j = victims.join(warnings, on="person", how="left")
+        before = j.filter(pl.col("warned_at") < pl.col("paid"))
+        high = warnings.filter(pl.col("grade") >= int(WarningGrade.HIGH))
+        high_true = high.filter(pl.col("person").is_in(victims["person"].implode())).height
+        blitz_s, blitz_n = blitz_seconds(test, risk)
+    warned_share = before.height / max(victims.height, 1)
+    precision = high_true / max(high.height, 1)
+    lead_values = ((before["paid"] - before["warned_at"]) / 60_000).to_numpy()
+    lead = float(np.median(lead_values)) if len(lead_values) else None
+    grades = {WarningGrade(int(g)).zh: n for g, n in warnings.group_by("grade").len().sort("grade").rows()}
+    by_typ = {t: f"{w}/{n}" for t, n, w in j.group_by("typology").agg(
+        pl.len(), (pl.col("warned_at") < pl.col("paid")).sum()).sort("typology").rows()}
+    figures = {
+        "cities": {"subscribers": subscribers, "days": days, "seeds": list(seeds)},
+        "victims": victims.height,
+        "victims_warned_before_first_transfer": round(warned_share, 4),
+        "warned_before_by_typology": by_typ,
+        "critical_high_warnings": high.height,
+        "critical_high_precision": round(precision, 4),
+        "median_lead_minutes": round(lead, 1) if lead is not None else None,
+        "warnings_per_day": round(warnings.height / days),
+        "grades": grades,
+        "stations_reached": routed["station"].n_unique(),
+        "flagged_numbers": ev.flagged_numbers.height,
+        "flagged_domains": ev.flagged_domains.height,
+        "blitz_recipients": blitz_n,
+        "seconds": {"train": round(t_train, 1), "test_city": round(t_test, 1), "blitz_90k": round(blitz_s, 2)},
+        "reference": "China's national anti-fraud center reported 79.9% warning precision in 2022",
+        "models": {"behaviour": behaviour.version, "risk": risk.version},
+    }
+    print(f"victims warned before paying {before.height}/{victims.height}; 特危+高危 {high_true}/{high.height} "
+          f"correct; median lead {figures['median_lead_minutes']} min; blitz of {blitz_n:,} in {blitz_s:.2f} s")
+    bars = [
+        Bar("victims_warned_before_first_transfer", round(warned_share, 4), ">=", 0.9),
+        Bar("critical_high_precision", round(precision, 4), ">=", 0.9),
+        Bar("blitz_90k_dispatch_s", round(blitz_s, 2), "<=", 60),
+    ]
+    print(result_line("warn", figures, bars))
+    return figures
