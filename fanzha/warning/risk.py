@@ -171,8 +171,9 @@ def fit_risk_model(labelled: pl.DataFrame, seed: int = 0) -> RiskModel:
     if y.min() == y.max():
         raise ValueError("risk training rows hold one class only: simulate a bigger city or more days")
     X = labelled.select(FEATURES).to_numpy().astype(np.float64)
-    params: dict[str, Any] = dict(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20, subsample=0.8,
-                  subsample_freq=1, colsample_bytree=0.9, random_state=seed, verbose=-1, n_jobs=1)
+    params: dict[str, Any] = dict(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20,
+                                  subsample=0.8, subsample_freq=1, colsample_bytree=0.9, random_state=seed,
+                                  verbose=-1, n_jobs=1)
     fold = labelled.select(pl.col("person").hash(seed=seed) % 4).to_series().to_numpy()
     raw = np.zeros(len(y))
     for f in range(4):
