@@ -197,6 +197,9 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[OrgKind] = mapped_column(str_enum(OrgKind))
     webhook_url: Mapped[str | None] = mapped_column(String(1000), doc="Where the outbox POSTs its orders, if anywhere.")
+    webhook_secret: Mapped[str | None] = mapped_column(
+        String(200), doc="HMAC key of the webhook signature (kept readable: the outbox must sign with it)."
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -314,6 +317,16 @@ class Order(Base):
         Index(None, "status", "deadline_at"),  # the escalation sweep
         CheckConstraint("stop_sequence IS NULL OR stop_sequence BETWEEN 1 AND 2", name="stop_sequence_at_most_two"),
         CheckConstraint("amount_cents IS NULL OR amount_cents >= 0", name="amount_not_negative"),
+        # One holder per legal stop slot of an account (at most two stops, counted across cases):
+        # two reports racing for the same slot collide here and one retries (0002).
+        Index(
+            "uq_orders_stop_slot",
+            "target",
+            "stop_sequence",
+            unique=True,
+            postgresql_where=text("kind = 'stop_payment' AND status <> 'rejected'"),
+            sqlite_where=text("kind = 'stop_payment' AND status <> 'rejected'"),
+        ),
     )
     __mapper_args__ = _identity(None)
 
@@ -533,6 +546,8 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), doc="Dispatcher holding the row (SQLite claiming).")
+    claimed_until: Mapped[datetime | None] = mapped_column(doc="Claim lapses then: a crashed worker's rows return.")
 
     organisation: Mapped[Organisation] = relationship()
     order: Mapped[Order | None] = relationship()

@@ -34,7 +34,7 @@ def _tables(url: str) -> set[str]:
 def test_migrations_go_up_down_and_up_again(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade(empty_url)
-    assert current_revision(empty_url) == head_revision() == "0001_initial"
+    assert current_revision(empty_url) == head_revision() is not None
     assert _tables(empty_url) >= APP_TABLES
 
     downgrade(empty_url, "base")
@@ -92,10 +92,10 @@ def test_cli_upgrades_and_reports_the_revision(tmp_path: Path) -> None:
 
     up = runner.invoke(app, ["db", "upgrade", "--url", url])
     assert up.exit_code == 0, up.output
-    assert "base → 0001_initial" in up.output
+    assert f"base → {head_revision()}" in up.output
 
     again = runner.invoke(app, ["db", "upgrade", "--url", url])
-    assert again.exit_code == 0 and "already at 0001_initial" in again.output
+    assert again.exit_code == 0 and f"already at {head_revision()}" in again.output
 
     after = runner.invoke(app, ["db", "current", "--url", url])
     assert after.exit_code == 0 and "up to date" in after.output
