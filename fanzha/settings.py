@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     home_city: str = Field(
         default="Xiamen", description="The center's city (English, as phonenumbers geocodes it): decides local numbers."
     )
+    # Response API (issue 5).
+    access_token_minutes: float = Field(default=15.0, gt=0, description="Lifetime of a signed-in JWT access token.")
+    login_attempts_per_minute: int = Field(default=10, ge=1, description="Login tries per username+IP (token bucket).")
+    escalation_interval_seconds: float = Field(default=30.0, ge=0, description="Escalation sweep in the API; 0 = off.")
+    outbox_interval_seconds: float = Field(default=2.0, ge=0, description="Webhook outbox delivery in the API; 0 = off")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
