@@ -110,3 +110,24 @@ def replay_cmd(
     by = alerts.group_by("detector").len().sort("detector").rows()
     typer.echo(f"{events.height:,} events (resumed at batch {start}); late {runner.stats.late_events}; "
                f"alerts: " + ", ".join(f"{d} {n}" for d, n in by) + f" -> {state / 'alerts'}")
+
+
+@app.command("classify-text")
+def classify_text(
+    in_path: Path = typer.Option(..., "--in", help="CSV with a column of SMS texts (UTF-8 or GBK/GB18030)."),
+    text_col: str = typer.Option(..., "--text-col", help="Column holding the text."),
+    out: Path = typer.Option(..., "--out", help="Output CSV: the input rows, same order, plus score and pred."),
+    threshold: float | None = typer.Option(None, "--threshold", help="pred = score >= threshold (default 0.5)."),
+    encoding: str | None = typer.Option(None, "--encoding", help="Input encoding (default: detect UTF-8/GB18030)."),
+    domains: bool = typer.Option(False, "--domains", help="Also add the registered domains of links found."),
+) -> None:
+    """Score SMS texts as fraud lures (0..1) with the shipped content model."""
+    from fanzha.numbers import text
+
+    try:
+        summary = text.classify_csv(in_path, text_col, out, threshold=threshold, encoding=encoding,
+                                    with_domains=domains)
+    except text.TextInputError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{summary['rows']} texts ({summary['encoding']}), {summary['flagged']} flagged at "
+               f"{summary['threshold']:g} by {summary['model']} -> {out}")
