@@ -171,7 +171,7 @@ def _links_frame(prepared: pl.Series) -> pl.DataFrame:
     """One row per valid link: row index, url, domain, kind, allowlisted, suspicious_tld."""
     exploded = (
         pl.DataFrame({"row": pl.arange(0, prepared.len(), eager=True, dtype=pl.Int64), "url": find_urls(prepared)})
-        .explode("url")
+        .explode("url", empty_as_null=True)
         .drop_nulls("url")
     )
     uniq = exploded["url"].unique().to_list()
