@@ -167,7 +167,10 @@ class TextModel:
         return sparse.hstack([grams, flags], format="csr", dtype=np.float64)
 
     def decision(self, texts: Sequence[str | None] | Any) -> np.ndarray:
-        return np.asarray(self.design(texts) @ self.coef + self.intercept, dtype=np.float64)
+        s = urls.as_series(texts)
+        if s.len() == 0:  # scikit-learn refuses empty input; a header-only CSV is still valid
+            return np.zeros(0, dtype=np.float64)
+        return np.asarray(self.design(s) @ self.coef + self.intercept, dtype=np.float64)
 
     def score(self, texts: Sequence[str | None] | Any) -> np.ndarray:
         """Calibrated fraud probability per text, in input order.
@@ -191,7 +194,10 @@ class TextModel:
 
     def explain(self, texts: Sequence[str | None] | Any, k: int = 5) -> list[list[tuple[str, float]]]:
         """The ``k`` features pushing each text's score most (positive: towards fraud), with their weights."""
-        x = self.design(texts)
+        s = urls.as_series(texts)
+        if s.len() == 0:
+            return []
+        x = self.design(s)
         names = self.feature_names
         out: list[list[tuple[str, float]]] = []
         for i in range(x.shape[0]):

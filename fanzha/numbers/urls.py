@@ -129,6 +129,8 @@ def parse_link(url: str) -> Link | None:
 
 def as_series(texts: Sequence[str | None] | Any) -> pl.Series:
     """Any column of texts (list, numpy, pyarrow, Polars) as a Utf8 Series with nulls as ``""``."""
+    if isinstance(texts, str | bytes):
+        raise TypeError("texts must be a sequence of strings, not one string (wrap it in a list)")
     if isinstance(texts, pl.Series):
         s = texts
     else:

@@ -187,6 +187,16 @@ def test_classify_text_bad_input_exits_2(tmp_path: Path, content: str, col: str,
     assert "Traceback" not in res.output
 
 
+def test_header_only_csv_gives_header_only_output(tmp_path: Path, model: text.TextModel) -> None:
+    src, out = tmp_path / "h.csv", tmp_path / "o.csv"
+    src.write_text("id,msg\n", encoding="utf-8")
+    res = runner.invoke(app, ["numbers", "classify-text", "--in", str(src), "--text-col", "msg", "--out", str(out),
+                              "--domains"])
+    assert res.exit_code == 0, res.output
+    assert out.read_text(encoding="utf-8").strip() == "id,msg,score,pred,domains"
+    assert model.score([]).shape == (0,)
+
+
 def test_missing_input_file_exits_2(tmp_path: Path) -> None:
     res = runner.invoke(app, ["numbers", "classify-text", "--in", str(tmp_path / "nope.csv"), "--text-col", "t",
                               "--out", str(tmp_path / "o.csv")])
