@@ -70,6 +70,7 @@ class OrgKind(StrEnum):
     PAYMENT_PLATFORM = "payment_platform"  # 第三方支付
     POLICE_UNIT = "police_unit"  # 派出所 / 刑侦大队
     CENTER = "center"  # 反诈中心 itself
+    AUTHORITY = "authority"  # CNCERT and other regulators: domain takedowns (封堵域名)
 
 
 class Role(StrEnum):

@@ -1,0 +1,150 @@
+"""The FastAPI application factory and its lifespan.
+
+``create_app(settings)`` wires one :class:`~fanzha.api.deps.Database`, the login
+limiter, the escalation policy and the routers. The lifespan runs two background loops
+when their intervals are non-zero: the escalation sweep and the webhook outbox
+dispatcher (both safe next to other processes doing the same). Tests pass settings with
+both intervals at 0 and drive the sweep and the dispatcher themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from fanzha.api.core.security import LoginLimiter
+from fanzha.api.deps import Database
+from fanzha.api.routes import audit, auth, cases, orders, organisations
+from fanzha.response import escalation, service
+from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
+from fanzha.response.outbox import Dispatcher
+from fanzha.settings import Settings, get_settings
+from fanzha.store.db import upgrade
+
+log = logging.getLogger("fanzha.api")
+
+DESCRIPTION = """\
+Joint intake and response (接处警合一): a fraud report creates, in one transaction, a
+stop-payment order per receiving account (紧急止付), a block per fraud number (封停号码), a
+takedown per domain, a resolution request per payment order number and a trace job.
+Bank, carrier and payment desks see only their own organisation's orders and answer them.
+Sign in at `/api/auth/token` (OAuth2 password flow) and send `Authorization: Bearer <token>`.
+"""
+
+
+async def _every(seconds: float, name: str, fn: Callable[[], object]) -> None:
+    """Run ``fn`` in a worker thread every ``seconds``; log and carry on when it fails."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(fn)
+        except Exception:
+            log.exception("background %s failed; retrying in %.0f s", name, seconds)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db: Database = app.state.db
+    tasks: list[asyncio.Task[None]] = []
+    dispatcher: Dispatcher | None = None
+    if settings.escalation_interval_seconds > 0:
+
+        def sweep() -> None:
+            with db.write() as session:
+                escalation.sweep(session)
+
+        tasks.append(asyncio.create_task(_every(settings.escalation_interval_seconds, "escalation", sweep)))
+    if settings.outbox_interval_seconds > 0:
+        dispatcher = Dispatcher(db.sessions)
+        tasks.append(asyncio.create_task(_every(settings.outbox_interval_seconds, "outbox", dispatcher.run_until_idle)))
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if dispatcher is not None:
+            dispatcher.close()
+
+
+def _detail(loc: tuple[str | int, ...], msg: str, kind: str) -> dict[str, object]:
+    return {"detail": [{"loc": list(loc), "msg": msg, "type": kind}]}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def plain(code: int) -> Callable[[Request, Exception], JSONResponse]:
+        def handle(_request: Request, exc: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(exc)}, status_code=code)
+
+        return handle
+
+    app.add_exception_handler(service.NotFound, plain(status.HTTP_404_NOT_FOUND))
+    app.add_exception_handler(service.Forbidden, plain(status.HTTP_403_FORBIDDEN))
+    app.add_exception_handler(service.Conflict, plain(status.HTTP_409_CONFLICT))
+    app.add_exception_handler(service.SetupError, plain(status.HTTP_503_SERVICE_UNAVAILABLE))
+
+    def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, service.InvalidInput)
+        return JSONResponse(_detail(exc.loc, exc.message, "value_error"), status_code=422)
+
+    def integrity(_request: Request, exc: Exception) -> JSONResponse:
+        log.warning("integrity error after retries: %s", exc)
+        return JSONResponse({"detail": "conflicting concurrent change; retry the request"}, status_code=409)
+
+    app.add_exception_handler(service.InvalidInput, invalid)
+    app.add_exception_handler(IntegrityError, integrity)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    policy: EscalationPolicy = DEFAULT_POLICY,
+    migrate: bool = False,
+    intake_hook: service.IntakeHook | None = None,
+) -> FastAPI:
+    """The API over ``settings.sqlalchemy_url``; ``migrate`` upgrades the database first.
+
+    ``intake_hook`` is the fault-test seam of :func:`fanzha.response.service.submit_report`.
+    """
+    settings = settings or get_settings()
+    url = settings.sqlalchemy_url
+    if migrate:
+        upgrade(url)
+    app = FastAPI(
+        title="fanzha response API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan,
+        openapi_tags=[
+            {"name": "auth", "description": "Sign in; tokens are short-lived."},
+            {"name": "cases", "description": "Intake: one report, every first response."},
+            {"name": "orders", "description": "Desks: queues, acknowledge, execute, reject."},
+            {"name": "organisations", "description": "Partners and their webhooks."},
+            {"name": "audit", "description": "Who read or changed what."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.db = Database(url)
+    app.state.policy = policy
+    app.state.intake_hook = intake_hook
+    app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
+    _install_error_handlers(app)
+
+    @app.get("/api/health", tags=["auth"])
+    def health() -> dict[str, str]:
+        """Liveness (no sign-in needed)."""
+        return {"status": "ok"}
+
+    for module in (auth, cases, orders, audit, organisations):
+        app.include_router(module.router)
+    return app

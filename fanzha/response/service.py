@@ -1,0 +1,688 @@
+"""The joint intake and response service (接处警合一): one report in, every first response out.
+
+Functions over a SQLAlchemy :class:`~sqlalchemy.orm.Session` that the caller commits or
+rolls back as a whole (the API opens one unit of work per request). Nothing here knows
+HTTP: failures are :class:`ServiceError` subclasses the API maps to status codes.
+
+Organisation scoping lives in the queries: a desk's read of an order is
+``WHERE id = :id AND organisation_id = :own``, so another organisation's order is simply
+not found (a 404, ids do not leak). Every read or write of personal data (the victim,
+account holders, statement rows) adds an audit row in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Select, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from fanzha.numbers.actions import number_class
+from fanzha.response import escalation
+from fanzha.response.clocks import GOLDEN_WINDOW, MAX_STOPS_PER_ACCOUNT, freeze_expiry, stop_payment_expiry
+from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
+from fanzha.response.loop import on_statement_rows
+from fanzha.response.planning import UNKNOWN_ORG, PlannedOrder, VictimTransfer, plan_first_response
+from fanzha.response.schemas import (
+    AuditPublic,
+    CasePublic,
+    CaseSummary,
+    ElementPublic,
+    ExecuteIn,
+    OrderDetail,
+    OrderPublic,
+    ReportCreate,
+    StatementRowPublic,
+    TransferPublic,
+    VictimPublic,
+    WebhookIn,
+    golden_window_end,
+    host_of,
+)
+from fanzha.store.audit import Actor, audit
+from fanzha.store.models import (
+    AuditLog,
+    Base,
+    Case,
+    CaseStatus,
+    ElementKind,
+    Order,
+    OrderKind,
+    OrderStatus,
+    OrderTransitionError,
+    Organisation,
+    Role,
+    TraceJobStatus,
+    User,
+)
+from fanzha.store.types import utcnow
+
+_TABLES = Base.metadata.tables
+
+# --------------------------------------------------------------------------- who may do what
+
+CENTER_ROLES = frozenset({Role.INTAKE_OFFICER, Role.STOP_PAYMENT_SPECIALIST, Role.FUND_ANALYST, Role.COMMANDER})
+DESK_ROLES = frozenset({Role.BANK_DESK, Role.CARRIER_DESK, Role.PAYMENT_DESK})
+INTAKE_ROLES = frozenset({Role.INTAKE_OFFICER, Role.STATION_OFFICER, Role.COMMANDER})
+CASE_READERS = CENTER_ROLES | {Role.STATION_OFFICER}
+# A desk acts on its own organisation's queue; the center's stop-payment specialists are the
+# center's desk (orders whose addressee is unknown land there to be routed by hand).
+QUEUE_ROLES = DESK_ROLES | {Role.STOP_PAYMENT_SPECIALIST}
+ORDER_READERS = QUEUE_ROLES | CENTER_ROLES
+AUDIT_READERS = frozenset({Role.AUDITOR, Role.ADMIN})
+WEBHOOK_ROLES = DESK_ROLES | {Role.ADMIN}
+
+
+class ServiceError(Exception):
+    """A request the service refuses; the API maps each subclass to one status code."""
+
+
+class NotFound(ServiceError):
+    """Absent, or not visible to this actor (the two are deliberately indistinguishable)."""
+
+
+class Forbidden(ServiceError):
+    pass
+
+
+class Conflict(ServiceError):
+    """The order's lifecycle does not allow the move (e.g. executing a rejected order)."""
+
+
+class SetupError(ServiceError):
+    """The platform is missing something it needs (e.g. the CENTER organisation)."""
+
+
+class InvalidInput(ServiceError):
+    """One field is wrong in a way only the service can see (per order kind, per state)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+# --------------------------------------------------------------------------- users and passwords
+
+# argon2id at the OWASP minimum (19 MiB, 2 passes, 1 lane): ~30 ms a login, still costly to brute-force.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    """argon2id with a random salt (argon2-cffi defaults)."""
+    return _hasher.hash(password)
+
+
+def create_user(session: Session, username: str, password: str, role: Role, organisation: str | int,
+                display_name: str | None = None) -> User:
+    org_id = organisation if isinstance(organisation, int) else _org_id(session, organisation)
+    user = User(username=username, password_hash=hash_password(password), role=role, organisation_id=org_id,
+                display_name=display_name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with this password, else None; spends the same time either way."""
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    return user
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(username=user.username, role=Role(user.role), user_id=user.id, organisation_id=user.organisation_id)
+
+
+def _org_id(session: Session, code: str) -> int:
+    org_id = session.scalars(select(Organisation.id).where(Organisation.code == code)).one_or_none()
+    if org_id is None:
+        raise NotFound(f"organisation {code!r} not found")
+    return org_id
+
+
+# --------------------------------------------------------------------------- intake
+
+IntakeHook = Callable[[str, Session], None]
+"""Called after each intake step ("checked", "case", "orders", "outbox") inside the transaction.
+
+A documented seam for fault tests: a hook that raises proves the report leaves nothing
+behind; a hook that waits on a barrier lines two submissions up for a race.
+"""
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    case: CasePublic
+    created: bool  # False: the idempotency key matched an earlier report, nothing was written
+
+
+def submit_report(
+    session: Session,
+    report: ReportCreate,
+    actor: Actor,
+    *,
+    idempotency_key: str | None = None,
+    home_city: str = "Xiamen",
+    policy: EscalationPolicy = DEFAULT_POLICY,
+    now: datetime | None = None,
+    hook: IntakeHook | None = None,
+) -> IntakeResult:
+    """Write the case, its elements, every first-response order, their outbox messages and a trace job.
+
+    All in the caller's transaction: if any step fails the caller rolls back and nothing
+    exists. Stop-payments take the account's next free legal slot (at most two across
+    cases); an account with both slots taken gets a FreezeOrder instead.
+    """
+    now = now or utcnow()
+    key = idempotency_key or report.idempotency_key
+    if not key:
+        raise InvalidInput(("body", "idempotency_key"), "give an Idempotency-Key header or an idempotency_key field")
+    existing = session.scalars(select(Case.id).where(Case.idempotency_key == key)).one_or_none()
+    if existing is not None:
+        audit(session, actor, "read", "case", existing, personal_data=True, details={"via": "idempotent resubmission"})
+        return IntakeResult(case=_case_public(session, _load_case(session, existing)), created=False)
+    _step(hook, "checked", session)
+
+    transfers = [
+        VictimTransfer(amount_cents=t.amount_cents, at=t.time, to_account=t.to_account, to_bank=t.to_bank,
+                       from_account=t.account, from_bank=t.bank, order_no=t.order_no, platform=t.platform)
+        for t in report.transfers
+    ]
+    domains = sorted(set(report.domains) | {host_of(u) for u in report.urls})
+    plan = plan_first_response(transfers, list(report.fraud_numbers), domains, home_city=home_city)
+    planned_orders = {(o.kind, o.target) for o in plan.orders}
+    first_at = min((t.at for t in transfers), default=None)
+    for extra in report.order_numbers:
+        if (OrderKind.RESOLUTION, extra.order_no) not in planned_orders:
+            planned_orders.add((OrderKind.RESOLUTION, extra.order_no))
+            plan.orders.append(PlannedOrder(OrderKind.RESOLUTION, extra.order_no, extra.platform))
+
+    codes = {o.addressee for o in plan.orders} | {UNKNOWN_ORG}
+    if report.victim.station:
+        codes.add(report.victim.station)
+    org_rows = session.execute(
+        select(Organisation.code, Organisation.id, Organisation.webhook_url.is_not(None))
+        .where(Organisation.code.in_(codes), Organisation.active.is_(True))
+    ).tuples().all()
+    orgs: dict[str, int] = {code: org_id for code, org_id, _ in org_rows}
+    hooked = {org_id for _, org_id, has_hook in org_rows if has_hook}
+    if UNKNOWN_ORG not in orgs:
+        raise SetupError(f"organisation {UNKNOWN_ORG!r} (the center's own desk) is not registered; run the seed")
+    station_id = None
+    if report.victim.station:
+        station_id = orgs.get(report.victim.station)
+        if station_id is None:
+            raise InvalidInput(("body", "victim", "station"), f"unknown police unit {report.victim.station!r}")
+
+    # Core inserts (one multi-row INSERT … RETURNING per table): the ORM unit of work would
+    # cost several times more per report, and intake latency is the product here.
+    case_id = session.execute(insert(_TABLES['cases']).returning(_TABLES['cases'].c.id), {
+        "idempotency_key": key, "reference": report.reference, "typology": report.typology,
+        "status": CaseStatus.OPEN, "victim_name": report.victim.name, "victim_number": report.victim.number,
+        "victim_id_hash": report.victim.id_hash, "victim_age_band": report.victim.age_band,
+        "victim_district": report.victim.district, "narrative": report.narrative,
+        "loss_cents": sum(t.amount_cents for t in report.transfers), "reported_at": report.reported_at or now,
+        "first_transfer_at": first_at, "police_unit_id": station_id, "created_by_id": actor.user_id,
+        "created_at": now,
+    }).scalar_one()
+    if report.transfers:
+        session.execute(insert(_TABLES['case_transfers']), [
+            {"case_id": case_id, "transferred_at": t.time, "amount_cents": t.amount_cents, "from_bank": t.bank,
+             "from_account": t.account, "to_bank": t.to_bank, "to_account": t.to_account, "channel": t.channel,
+             "order_no": t.order_no, "platform": t.platform}
+            for t in report.transfers
+        ])
+    elements = list(_elements(report, domains))
+    if elements:
+        session.execute(insert(_TABLES['case_elements']),
+                        [{"case_id": case_id, "kind": k, "value": v, "note": None} for k, v in elements])
+    job_id = session.execute(insert(_TABLES['trace_jobs']).returning(_TABLES['trace_jobs'].c.id), {
+        "case_id": case_id, "status": TraceJobStatus.QUEUED, "depth": 0, "created_at": now,
+    }).scalar_one()
+    _step(hook, "case", session)
+
+    used_slots = _used_stop_slots(session, [o.target for o in plan.orders if o.kind is OrderKind.STOP_PAYMENT])
+    rows = [
+        _order_row(planned, case_id, orgs.get(planned.addressee, orgs[UNKNOWN_ORG]), actor, now, first_at,
+                   used_slots, policy, home_city)
+        for planned in plan.orders
+    ]
+    if rows:
+        table = _TABLES["orders"]
+        ids = session.execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+        ).scalars().all()
+        for row, order_id in zip(rows, ids, strict=True):
+            row["id"] = order_id
+    _step(hook, "orders", session)
+
+    codes_by_id = {v: k for k, v in orgs.items()}
+    orders = [_order_public_row(row, codes_by_id[row["organisation_id"]]) for row in rows]
+    _enqueue_created(session, [(o, row["organisation_id"]) for o, row in zip(orders, rows, strict=True)], hooked, now)
+    _step(hook, "outbox", session)
+
+    audit(session, actor, "create", "case", case_id, personal_data=True,
+          details={"orders": len(orders), "idempotency_key": key})
+    session.flush()
+    public = CasePublic(
+        id=case_id, reference=report.reference, status=CaseStatus.OPEN, typology=report.typology,
+        loss_cents=sum(t.amount_cents for t in report.transfers), reported_at=report.reported_at or now,
+        first_transfer_at=first_at, idempotency_key=key,
+        victim=VictimPublic(number=report.victim.number, name=report.victim.name, id_hash=report.victim.id_hash,
+                            age_band=report.victim.age_band, district=report.victim.district),
+        narrative=report.narrative, police_unit=report.victim.station,
+        elements=[ElementPublic(kind=k, value=v) for k, v in elements],
+        transfers=[TransferPublic(time=t.time, amount_cents=t.amount_cents, bank=t.bank, account=t.account,
+                                  to_bank=t.to_bank, to_account=t.to_account, channel=t.channel,
+                                  order_no=t.order_no, platform=t.platform) for t in report.transfers],
+        orders=orders, trace_job_id=job_id, trace_status=TraceJobStatus.QUEUED,
+    )
+    return IntakeResult(case=public, created=True)
+
+
+def submit_report_retrying(
+    unit_of_work: Callable[[], AbstractContextManager[Session]],
+    report: ReportCreate,
+    actor: Actor,
+    attempts: int = 3,
+    **kwargs: Any,
+) -> IntakeResult:
+    """:func:`submit_report` in a fresh transaction, retried when a unique constraint loses a race.
+
+    Two submissions of one idempotency key, or two reports taking the same account's stop
+    slot at once, collide on a unique index; the loser's transaction is rolled back whole
+    and run again, where it finds the winner's case (or the next free slot).
+    """
+    for attempt in range(attempts):
+        try:
+            with unit_of_work() as session:
+                return submit_report(session, report, actor, **kwargs)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _step(hook: IntakeHook | None, name: str, session: Session) -> None:
+    if hook is not None:
+        hook(name, session)
+
+
+def _elements(report: ReportCreate, domains: list[str]) -> Iterator[tuple[ElementKind, str]]:
+    seen: set[tuple[ElementKind, str]] = set()
+    pairs: list[tuple[ElementKind, str]] = []
+    pairs += [(ElementKind.PHONE, n) for n in report.fraud_numbers]
+    pairs += [(ElementKind.ACCOUNT, t.to_account) for t in report.transfers]
+    pairs += [(ElementKind.ORDER_NO, t.order_no) for t in report.transfers if t.order_no]
+    pairs += [(ElementKind.ORDER_NO, o.order_no) for o in report.order_numbers]
+    pairs += [(ElementKind.DOMAIN, d) for d in domains]
+    pairs += [(ElementKind.URL, u) for u in report.urls]
+    pairs += [(ElementKind.APP, a) for a in report.apps]
+    pairs += [(ElementKind.SOCIAL, s) for s in report.social_accounts]
+    for pair in pairs:
+        if pair not in seen:
+            seen.add(pair)
+            yield pair
+
+
+def _used_stop_slots(session: Session, accounts: list[str]) -> dict[str, set[int]]:
+    """Legal stop slots already held per account, across all cases (rejected stops free theirs)."""
+    used: dict[str, set[int]] = {a: set() for a in accounts}
+    if not accounts:
+        return used
+    rows = session.execute(
+        select(Order.target, Order.stop_sequence).where(
+            Order.kind == OrderKind.STOP_PAYMENT, Order.target.in_(accounts), Order.status != OrderStatus.REJECTED
+        )
+    ).tuples()
+    for target, seq in rows:
+        if seq is not None:
+            used[target].add(seq)
+    return used
+
+
+_ORDER_COLUMNS = (
+    "kind", "case_id", "organisation_id", "target", "status", "level", "amount_cents", "golden_window_start",
+    "deadline_at", "legal_expires_at", "reason", "issued_by_id", "created_at", "updated_at", "stop_sequence",
+    "number_class", "carrier_action", "platform",
+)
+
+
+def _order_row(planned: PlannedOrder, case_id: int, org_id: int, actor: Actor, now: datetime,
+               first_at: datetime | None, used_slots: dict[str, set[int]], policy: EscalationPolicy,
+               home_city: str) -> dict[str, Any]:
+    """One ``orders`` row for a planned order (every row has the same keys: one multi-row INSERT)."""
+    kind = planned.kind
+    row: dict[str, Any] = dict.fromkeys(_ORDER_COLUMNS)
+    row.update(
+        kind=kind, case_id=case_id, organisation_id=org_id, target=planned.target, status=OrderStatus.PENDING,
+        level=1, amount_cents=planned.amount_cents, issued_by_id=actor.user_id, created_at=now, updated_at=now,
+        # The golden window runs from the victim's transfer into this account (else the first transfer).
+        golden_window_start=planned.golden_window_ends - GOLDEN_WINDOW if planned.golden_window_ends else first_at,
+        deadline_at=policy.acknowledge_by(kind, now),
+    )
+    if kind is OrderKind.STOP_PAYMENT:
+        free = [s for s in range(1, MAX_STOPS_PER_ACCOUNT + 1) if s not in used_slots[planned.target]]
+        if not free:
+            # Both legal stops used on this account (across cases): the money must be frozen instead.
+            row.update(kind=OrderKind.FREEZE, legal_expires_at=freeze_expiry(now),
+                       deadline_at=policy.acknowledge_by(OrderKind.FREEZE, now),
+                       reason=f"account stopped {MAX_STOPS_PER_ACCOUNT} times already: freeze instead")
+            return row
+        used_slots[planned.target].add(free[0])
+        # Provisional: the 48 h run from execution and are reset then.
+        previous = len(used_slots[planned.target]) - 1
+        row.update(stop_sequence=free[0], legal_expires_at=stop_payment_expiry(now, previous))
+    elif kind is OrderKind.BLOCK:
+        row.update(number_class=number_class(planned.target, home_city), carrier_action=planned.action)
+    elif kind is OrderKind.RESOLUTION:
+        row.update(platform=planned.addressee if planned.addressee != UNKNOWN_ORG else None)
+    return row
+
+
+def _order_public_row(row: dict[str, Any], addressee: str) -> OrderPublic:
+    return OrderPublic(
+        id=row["id"], kind=row["kind"], status=row["status"], case_id=row["case_id"], addressee=addressee,
+        target=row["target"], level=row["level"], amount_cents=row["amount_cents"], stop_sequence=row["stop_sequence"],
+        number_class=row["number_class"], carrier_action=row["carrier_action"], platform=row["platform"],
+        golden_window_start=row["golden_window_start"],
+        golden_window_ends_at=golden_window_end(row["golden_window_start"]), deadline_at=row["deadline_at"],
+        legal_expires_at=row["legal_expires_at"], reason=row["reason"], created_at=row["created_at"],
+        acknowledged_at=None, executed_at=None, rejected_at=None, escalated_at=None,
+    )
+
+
+def _enqueue_created(session: Session, orders_with_org: list[tuple[OrderPublic, int]], hooked: set[int],
+                     now: datetime) -> None:
+    """One outbox message per order addressed to an organisation with a webhook, same transaction."""
+    messages = [
+        {"organisation_id": org_id, "order_id": o.id, "topic": "order.created",
+         "payload": {"topic": "order.created", "order": o.model_dump(mode="json")},
+         "idempotency_key": f"order.created:{o.id}", "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for o, org_id in orders_with_org
+        if org_id in hooked
+    ]
+    if messages:
+        session.execute(insert(_TABLES['outbox_messages']), messages)
+
+
+# --------------------------------------------------------------------------- views
+
+
+def order_public(order: Order, codes: dict[int, str] | None = None) -> OrderPublic:
+    addressee = codes[order.organisation_id] if codes and order.organisation_id in codes else order.organisation.code
+    return OrderPublic(
+        id=order.id, kind=order.kind, status=order.status, case_id=order.case_id, addressee=addressee,
+        target=order.target, level=order.level, amount_cents=order.amount_cents, stop_sequence=order.stop_sequence,
+        number_class=order.number_class, carrier_action=order.carrier_action, platform=order.platform,
+        golden_window_start=order.golden_window_start,
+        golden_window_ends_at=golden_window_end(order.golden_window_start), deadline_at=order.deadline_at,
+        legal_expires_at=order.legal_expires_at, reason=order.reason, created_at=order.created_at,
+        acknowledged_at=order.acknowledged_at, executed_at=order.executed_at, rejected_at=order.rejected_at,
+        escalated_at=order.escalated_at,
+    )
+
+
+def order_detail(order: Order) -> OrderDetail:
+    base = order_public(order).model_dump()
+    return OrderDetail(
+        **base, amount_held_cents=order.amount_held_cents, account_holder=order.account_holder,
+        resolved_bank=order.resolved_bank, resolved_account=order.resolved_account, result=order.result,
+        statement_rows=[StatementRowPublic.model_validate(r) for r in order.statement_rows],
+    )
+
+
+def _load_case(session: Session, case_id: int) -> Case:
+    case = session.scalars(
+        select(Case).where(Case.id == case_id).options(
+            selectinload(Case.elements), selectinload(Case.transfers), selectinload(Case.trace_jobs),
+            selectinload(Case.orders).joinedload(Order.organisation),
+        )
+    ).one_or_none()
+    if case is None:
+        raise NotFound(f"case {case_id} not found")
+    return case
+
+
+def _case_public(session: Session, case: Case, orders: list[Order] | None = None,
+                 codes: dict[int, str] | None = None) -> CasePublic:
+    orders = list(case.orders) if orders is None else orders
+    station = session.get(Organisation, case.police_unit_id) if case.police_unit_id else None
+    job = case.trace_jobs[0] if case.trace_jobs else None
+    return CasePublic(
+        id=case.id, reference=case.reference, status=case.status, typology=case.typology, loss_cents=case.loss_cents,
+        reported_at=case.reported_at, first_transfer_at=case.first_transfer_at, idempotency_key=case.idempotency_key,
+        victim=VictimPublic(number=case.victim_number, name=case.victim_name, id_hash=case.victim_id_hash,
+                            age_band=case.victim_age_band, district=case.victim_district),
+        narrative=case.narrative, police_unit=station.code if station else None,
+        elements=[ElementPublic.model_validate(e) for e in case.elements],
+        transfers=[TransferPublic.model_validate(t) for t in case.transfers],
+        orders=[order_public(o, codes) for o in sorted(orders, key=lambda o: o.id)],
+        trace_job_id=job.id if job else None, trace_status=job.status if job else None,
+    )
+
+
+# --------------------------------------------------------------------------- reading cases
+
+
+def _case_scope(stmt: Select[Any], actor: Actor) -> Select[Any]:
+    """Center roles see every case; a station officer only its own unit's (or its own) reports."""
+    if actor.role in CENTER_ROLES:
+        return stmt
+    if actor.role is Role.STATION_OFFICER:
+        return stmt.where((Case.police_unit_id == actor.organisation_id) | (Case.created_by_id == actor.user_id))
+    raise Forbidden(f"role {actor.role} does not read cases")
+
+
+def get_case(session: Session, actor: Actor, case_id: int) -> CasePublic:
+    """A whole case with the victim's data; audited as a personal-data read."""
+    visible = session.scalars(_case_scope(select(Case.id).where(Case.id == case_id), actor)).one_or_none()
+    if visible is None:
+        raise NotFound(f"case {case_id} not found")
+    audit(session, actor, "read", "case", case_id, personal_data=True)
+    return _case_public(session, _load_case(session, case_id))
+
+
+def list_cases(session: Session, actor: Actor, limit: int = 50, offset: int = 0) -> list[CaseSummary]:
+    """Newest cases first, without victim data (so listing is not a personal-data read)."""
+    stmt = _case_scope(select(Case), actor).order_by(Case.id.desc()).limit(limit).offset(offset)
+    return [
+        CaseSummary(id=c.id, reference=c.reference, status=c.status, typology=c.typology, loss_cents=c.loss_cents,
+                    reported_at=c.reported_at, first_transfer_at=c.first_transfer_at)
+        for c in session.scalars(stmt)
+    ]
+
+
+# --------------------------------------------------------------------------- desks
+
+
+def desk_orders(session: Session, actor: Actor, status: OrderStatus | None = None, case_id: int | None = None,
+                after_id: int | None = None, limit: int = 200) -> list[OrderPublic]:
+    """The actor's own organisation's queue, oldest first (no personal data in it)."""
+    if actor.role not in QUEUE_ROLES or actor.organisation_id is None:
+        raise Forbidden(f"role {actor.role} has no desk queue")
+    stmt = select(Order).where(Order.organisation_id == actor.organisation_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if case_id is not None:
+        stmt = stmt.where(Order.case_id == case_id)
+    if after_id is not None:
+        stmt = stmt.where(Order.id > after_id)
+    stmt = stmt.options(selectinload(Order.organisation)).order_by(Order.id).limit(limit)
+    return [order_public(o) for o in session.scalars(stmt)]
+
+
+def list_orders(session: Session, actor: Actor, status: OrderStatus | None = None, kind: OrderKind | None = None,
+                case_id: int | None = None, limit: int = 200) -> list[OrderPublic]:
+    """Every organisation's orders, for the center (commander's board of escalations, analysts)."""
+    if actor.role not in CENTER_ROLES:
+        raise Forbidden(f"role {actor.role} does not see other organisations' orders")
+    stmt = select(Order)
+    if status is not None:
+        stmt = stmt.where(Order.status == status)
+    if kind is not None:
+        stmt = stmt.where(Order.kind == kind)
+    if case_id is not None:
+        stmt = stmt.where(Order.case_id == case_id)
+    stmt = stmt.options(selectinload(Order.organisation)).order_by(Order.id.desc()).limit(limit)
+    return [order_public(o) for o in session.scalars(stmt)]
+
+
+def _scoped_order(session: Session, actor: Actor, order_id: int, for_update: bool) -> Order:
+    """The order if this actor may see it: desks only their own organisation's (else NotFound)."""
+    stmt = select(Order).where(Order.id == order_id)
+    if actor.role in QUEUE_ROLES:
+        # The center's specialist is the CENTER desk: scoped like any desk when acting.
+        if actor.role in DESK_ROLES or for_update:
+            stmt = stmt.where(Order.organisation_id == actor.organisation_id)
+    elif actor.role not in CENTER_ROLES:
+        raise Forbidden(f"role {actor.role} does not see orders")
+    if for_update:
+        if actor.role not in QUEUE_ROLES:
+            raise Forbidden(f"role {actor.role} does not act on orders")
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+    stmt = stmt.options(selectinload(Order.organisation), selectinload(Order.statement_rows))
+    order = session.scalars(stmt).one_or_none()
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    return order
+
+
+def get_order(session: Session, actor: Actor, order_id: int) -> OrderDetail:
+    """One order with its result; audited as a personal-data read once a holder or statement is attached."""
+    order = _scoped_order(session, actor, order_id, for_update=False)
+    personal = order.account_holder is not None or bool(order.statement_rows)
+    audit(session, actor, "read", "order", order.id, personal_data=personal)
+    return order_detail(order)
+
+
+def _advance(order: Order, to: OrderStatus, now: datetime, reason: str | None = None) -> None:
+    try:
+        order.advance(to, now, reason)
+    except OrderTransitionError as exc:
+        raise Conflict(str(exc)) from None
+
+
+def acknowledge(session: Session, actor: Actor, order_id: int, *, policy: EscalationPolicy = DEFAULT_POLICY,
+                now: datetime | None = None) -> OrderDetail:
+    """签收: the desk has seen the order; the clock to execute starts."""
+    now = now or utcnow()
+    order = _scoped_order(session, actor, order_id, for_update=True)
+    _advance(order, OrderStatus.ACKNOWLEDGED, now)
+    order.acted_by_id = actor.user_id
+    order.deadline_at = policy.execute_by(order.kind, now)
+    audit(session, actor, "acknowledge", "order", order.id)
+    session.flush()
+    return order_detail(order)
+
+
+def execute(session: Session, actor: Actor, order_id: int, result: ExecuteIn, *, now: datetime | None = None,
+            ) -> OrderDetail:
+    """执行: record the desk's result; statement rows go to the money-following loop.
+
+    Executing a pending order acknowledges it on the way. A stop-payment's 48 hours (and
+    a freeze's six months) run from now.
+    """
+    now = now or utcnow()
+    order = _scoped_order(session, actor, order_id, for_update=True)
+    kind = OrderKind(order.kind)
+    if kind in (OrderKind.STOP_PAYMENT, OrderKind.FREEZE) and result.amount_stopped_cents is None:
+        raise InvalidInput(("body", "amount_stopped_cents"), f"a {kind} result needs the amount stopped")
+    if kind is OrderKind.RESOLUTION and not (result.resolved_account and result.resolved_bank):
+        field = "resolved_account" if not result.resolved_account else "resolved_bank"
+        raise InvalidInput(("body", field), "a resolution result names the bank card (resolved_bank, resolved_account)")
+    if result.statement_rows and kind not in (OrderKind.STOP_PAYMENT, OrderKind.FREEZE):
+        raise InvalidInput(("body", "statement_rows"), f"a {kind} result carries no statement rows")
+    if order.status == OrderStatus.PENDING:
+        _advance(order, OrderStatus.ACKNOWLEDGED, now)
+    _advance(order, OrderStatus.EXECUTED, now)
+    order.acted_by_id = actor.user_id
+    order.deadline_at = None
+    if kind is OrderKind.STOP_PAYMENT:
+        order.legal_expires_at = stop_payment_expiry(now, (order.stop_sequence or 1) - 1)
+    elif kind is OrderKind.FREEZE:
+        order.legal_expires_at = freeze_expiry(now)
+    order.amount_held_cents = result.amount_stopped_cents
+    order.account_holder = result.account_holder
+    order.resolved_bank = result.resolved_bank
+    order.resolved_account = result.resolved_account
+    order.result = result.model_dump(mode="json", exclude={"statement_rows"}, exclude_none=True) | {
+        "statement_rows": len(result.statement_rows)
+    }
+    stored = on_statement_rows(session, order, result.statement_rows) if result.statement_rows else []
+    personal = result.account_holder is not None or bool(stored)
+    audit(session, actor, "execute", "order", order.id, personal_data=personal,
+          details={"statement_rows": len(stored), "amount_stopped_cents": result.amount_stopped_cents})
+    session.flush()
+    session.refresh(order, ["statement_rows"])
+    return order_detail(order)
+
+
+def reject(session: Session, actor: Actor, order_id: int, reason: str, *, now: datetime | None = None) -> OrderDetail:
+    """拒绝: the desk cannot act (wrong bank, account closed ...); the reason is required."""
+    now = now or utcnow()
+    order = _scoped_order(session, actor, order_id, for_update=True)
+    _advance(order, OrderStatus.REJECTED, now, reason=reason.strip())
+    order.acted_by_id = actor.user_id
+    order.deadline_at = None
+    audit(session, actor, "reject", "order", order.id, details={"reason": reason.strip()})
+    session.flush()
+    return order_detail(order)
+
+
+def escalate_overdue(session: Session, now: datetime | None = None) -> list[int]:
+    """The escalation sweep (see :mod:`fanzha.response.escalation`)."""
+    return escalation.sweep(session, now)
+
+
+# --------------------------------------------------------------------------- webhooks and audit
+
+
+def set_webhook(session: Session, actor: Actor, code: str, hook: WebhookIn) -> Organisation:
+    """Register where an organisation's orders are POSTed. Admin: any organisation; a desk: its own."""
+    if actor.role not in WEBHOOK_ROLES:
+        raise Forbidden(f"role {actor.role} does not manage webhooks")
+    stmt = select(Organisation).where(Organisation.code == code)
+    if actor.role is not Role.ADMIN:
+        stmt = stmt.where(Organisation.id == actor.organisation_id)
+    org = session.scalars(stmt).one_or_none()
+    if org is None:
+        raise NotFound(f"organisation {code!r} not found")
+    org.webhook_url = hook.url
+    org.webhook_secret = hook.secret
+    audit(session, actor, "set_webhook", "organisation", org.id, details={"url": hook.url})
+    session.flush()
+    return org
+
+
+def read_audit(session: Session, actor: Actor, *, object_type: str | None = None, object_id: str | None = None,
+               personal_data: bool | None = None, after_id: int | None = None, limit: int = 200) -> list[AuditPublic]:
+    """The audit log, newest first; for auditors and admins only."""
+    if actor.role not in AUDIT_READERS:
+        raise Forbidden(f"role {actor.role} does not read the audit log")
+    stmt = select(AuditLog)
+    if object_type is not None:
+        stmt = stmt.where(AuditLog.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(AuditLog.object_id == object_id)
+    if personal_data is not None:
+        stmt = stmt.where(AuditLog.personal_data == personal_data)
+    if after_id is not None:
+        stmt = stmt.where(AuditLog.id > after_id)
+    stmt = stmt.order_by(AuditLog.id.desc()).limit(limit)
+    return [AuditPublic.model_validate(row) for row in session.scalars(stmt)]
