@@ -7,6 +7,7 @@ import typer
 from fanzha.cli import bench, data, sim
 from fanzha.cli import db as db_cli
 from fanzha.cli import numbers as numbers_cli
+from fanzha.cli import serve as serve_cli
 
 app = typer.Typer(
     name="fanzha",
@@ -20,6 +21,8 @@ app.add_typer(data.app, name="data")
 app.add_typer(bench.app, name="bench")
 app.add_typer(numbers_cli.app, name="numbers")
 app.add_typer(db_cli.app, name="db")
+app.command("serve")(serve_cli.serve)
+app.add_typer(serve_cli.app, name="response")
 
 
 if __name__ == "__main__":  # pragma: no cover
