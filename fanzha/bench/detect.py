@@ -16,7 +16,14 @@ from pathlib import Path
 import polars as pl
 
 from fanzha.bench import Bar, result_line
-from fanzha.numbers.firewall import block_quality, first_blocks, fraud_numbers, run_city, train_behaviour
+from fanzha.numbers.firewall import (
+    block_quality,
+    confirmed_blocks,
+    first_blocks,
+    fraud_numbers,
+    run_city,
+    train_behaviour,
+)
 from fanzha.sim import SimConfig, simulate_city
 
 
@@ -43,7 +50,8 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
         for name, blocks in {
             "burst": first_blocks(alerts, 0.0, ["burst"]),
             "behaviour": first_blocks(alerts, model.auto_threshold, ["behaviour"]),
-            "combined": first_blocks(alerts, model.auto_threshold, ["behaviour", "text"]),
+            "text": first_blocks(alerts, 0.0, ["text"]),
+            "combined": confirmed_blocks(alerts, model.auto_threshold),
         }.items():
             q = block_quality(blocks, events, fraud)
             per[name] = {k: round(v, 8) if isinstance(v, float) else v for k, v in q.__dict__.items()}

@@ -255,6 +255,65 @@ class BurstDetector:
         self.history = state["history"]
 
 
+class TextDetector:
+    """Fraud SMS content (诈骗短信): a sender whose texts score as lures to several people.
+
+    Texts are scored once per distinct text (a blitz repeats a few lures thousands of
+    times); a sender is alerted when ``min_recipients`` distinct people got a text scoring
+    at least ``threshold`` from it, so one forwarded lure does not list a citizen.
+    """
+
+    name = "text"
+    version = "text-lr-1"
+
+    def __init__(self, threshold: float = 0.9, min_recipients: int = 3, confidence: float = 0.99) -> None:
+        self.threshold, self.min_recipients, self.confidence = threshold, min_recipients, confidence
+        self.counts = pl.DataFrame(schema={"src": pl.String, "dst": pl.String})
+        self.alerted = pl.DataFrame(schema={"src": pl.String})
+
+    def on_batch(self, events: pl.DataFrame, watermark: int) -> pl.DataFrame:
+        from fanzha.numbers.text import score_texts
+
+        sms = events.filter((pl.col("kind") == SMS) & pl.col("text").is_not_null()).select("src", "dst", "time", "text")
+        if sms.height == 0:
+            return empty_alerts()
+        texts = sms.select("text").unique()
+        texts = texts.with_columns(pl.Series("score", score_texts(texts["text"])))
+        lures = sms.join(texts.filter(pl.col("score") >= self.threshold), on="text", how="inner")
+        if lures.height == 0:
+            return empty_alerts()
+        lures = lures.filter(~pl.col("src").is_in(self.alerted["src"].implode()))
+        self.counts = pl.concat([self.counts, lures.select("src", "dst")]).unique()
+        reached = self.counts.group_by("src").agg(pl.col("dst").n_unique().alias("k")).filter(
+            pl.col("k") >= self.min_recipients)
+        if reached.height == 0:
+            return empty_alerts()
+        # the alert time is the event time of the lure that reached the threshold
+        timed = lures.join(reached.select("src"), on="src").sort("time").group_by("src", maintain_order=True).agg(
+            pl.col("time").get(pl.min_horizontal(pl.len(), self.min_recipients) - 1).alias("time"),
+            pl.col("text").first().alias("example"), pl.col("score").max())
+        self.alerted = pl.concat([self.alerted, timed.select("src")])
+        self.counts = self.counts.filter(~pl.col("src").is_in(self.alerted["src"].implode()))
+        return timed.select(
+            (pl.lit("text:") + pl.col("src")).alias("alert_id"),
+            pl.lit(self.name).alias("detector"),
+            pl.col("src").alias("number"),
+            pl.col("time"),
+            pl.lit(self.confidence).alias("confidence"),
+            pl.struct(example="example", score="score").struct.json_encode().alias("evidence"),
+            pl.lit(self.version).alias("version"),
+        )
+
+    def on_timer(self, watermark: int) -> pl.DataFrame:
+        return empty_alerts()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"counts": self.counts, "alerted": self.alerted}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.counts, self.alerted = state["counts"], state["alerted"]
+
+
 def evidence(alert_evidence: str) -> dict[str, Any]:
     """Decode an alert's evidence JSON."""
     out: dict[str, Any] = json.loads(alert_evidence)

@@ -15,7 +15,7 @@ from fanzha.numbers.behaviour import (
     fit_behaviour_model,
     register_frame,
 )
-from fanzha.numbers.detectors import BurstDetector, SpoofDetector, WindowStats
+from fanzha.numbers.detectors import BurstDetector, SpoofDetector, TextDetector, WindowStats
 from fanzha.numbers.events import load_events, replay
 from fanzha.numbers.stream import Detector, Stage, StreamRunner
 
@@ -39,7 +39,7 @@ class CityInputs:
 def build_firewall(inputs: CityInputs, model: BehaviourModel | None) -> tuple[list[Stage], list[Detector]]:
     """The shared window stage and the detectors reading it."""
     stats = WindowStats(min_events=3, exempt=inputs.whitelist)
-    dets: list[Detector] = [SpoofDetector(inputs.whitelist), BurstDetector(stats)]
+    dets: list[Detector] = [SpoofDetector(inputs.whitelist), BurstDetector(stats), TextDetector()]
     if model is not None:
         dets.append(BehaviourDetector(model, BehaviourFeatures(inputs.register, stats=stats)))
     return [stats], dets
@@ -109,6 +109,13 @@ def first_blocks(alerts: pl.DataFrame, min_confidence: float, detectors: list[st
     if detectors is not None:
         a = a.filter(pl.col("detector").is_in(detectors))
     return a.group_by("number").agg(pl.col("time").min())
+
+
+def confirmed_blocks(alerts: pl.DataFrame, auto_threshold: float) -> pl.DataFrame:
+    """When each number would be blocked automatically: the behaviour model at its auto-confirm
+    threshold, or the text detector (which only alerts once a sender's lures reached several people)."""
+    parts = [first_blocks(alerts, auto_threshold, ["behaviour"]), first_blocks(alerts, 0.0, ["text"])]
+    return pl.concat(parts).group_by("number").agg(pl.col("time").min())
 
 
 def run_city(city_dir: Path, model: BehaviourModel | None, state_dir: Path | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from fanzha.numbers.behaviour import BehaviourModel
-from fanzha.numbers.firewall import first_blocks, run_city
+from fanzha.numbers.firewall import confirmed_blocks, run_city
 from fanzha.warning.risk import RiskModel, contact_evidence, issue_warnings
 
 _DOMAIN = r"https?://([A-Za-z0-9.-]+)"
@@ -31,7 +31,7 @@ class CityEvidence:
 def flagged_elements(city: Path, alerts: pl.DataFrame, auto_threshold: float,
                      events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(numbers, domains) with the event time at which the center knew them."""
-    confirmed = first_blocks(alerts, auto_threshold, ["behaviour", "text"]).rename({"time": "flagged_at"})
+    confirmed = confirmed_blocks(alerts, auto_threshold).rename({"time": "flagged_at"})
     spoofed = alerts.filter(pl.col("detector") == "spoof")
     parts = [confirmed]
     reports_path = city / "reports.parquet"
