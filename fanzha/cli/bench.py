@@ -81,3 +81,28 @@ def bench_text(
     from fanzha.bench.text import run
 
     run(subscribers=subscribers, seed=seed)
+
+
+@app.command("trace")
+def bench_trace(
+    scale: str = typer.Option("default", help="default = 10M transfers, large = 100M."),
+    transfers: int | None = typer.Option(None, help="Override the number of transfers."),
+    queries: int = typer.Option(200, help="Timed 1,300-card traces."),
+    baseline_queries: int = typer.Option(8, help="Queries run by each baseline."),
+) -> None:
+    """Ledger index build, trace p50/p99, and DuckDB CTE / NetworkX / Kùzu baselines on the same data."""
+    from fanzha.bench.trace import run
+
+    run(scale=scale, transfers=transfers, queries=queries, baseline_queries=baseline_queries)
+
+
+@app.command("trace-quality")
+def bench_trace_quality(
+    subscribers: int = typer.Option(100_000, help="Simulated city size."),
+    days: int = typer.Option(1),
+    seed: int = typer.Option(11),
+) -> None:
+    """Share of reported cases' money the trace locates where ground truth says it is; mule recall/precision."""
+    from fanzha.bench.trace_quality import run
+
+    run(subscribers=subscribers, days=days, seed=seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fanzha.cli import bench, data, sim
+from fanzha.cli import trace as trace_cli
 from fanzha.cli import db as db_cli
 from fanzha.cli import numbers as numbers_cli
 from fanzha.cli import serve as serve_cli
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.command("simulate")(sim.simulate)
 app.command("demo")(sim.demo)
 app.add_typer(data.app, name="data")
+app.command("trace")(trace_cli.trace)
 app.add_typer(bench.app, name="bench")
 app.add_typer(numbers_cli.app, name="numbers")
 app.add_typer(db_cli.app, name="db")

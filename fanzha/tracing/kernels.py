@@ -29,7 +29,7 @@ from typing import Any
 import numba
 import numpy as np
 from numba import types
-from numba.typed import Dict, List
+from numba.typed import Dict
 
 FIFO, LIFO, PROPORTIONAL, POISON = 0, 1, 2, 3
 POLICIES = {"fifo": FIFO, "lifo": LIFO, "proportional": PROPORTIONAL, "haircut": PROPORTIONAL, "poison": POISON}
@@ -60,11 +60,32 @@ def _arrival(e: int, time: np.ndarray, row: np.ndarray, chan: np.ndarray, tp_pos
 
 
 @numba.njit(cache=True)
-def _heap_push(ht: List, hr: List, he: List, t: int, r: int, e: int) -> None:
-    ht.append(t)
-    hr.append(r)
-    he.append(e)
-    i = len(ht) - 1
+def _gi(a: np.ndarray, n: int) -> np.ndarray:
+    """Room for ``n`` int64 items (amortised doubling)."""
+    if n <= a.size:
+        return a
+    b = np.empty(max(2 * a.size, n), np.int64)
+    b[: a.size] = a
+    return b
+
+
+@numba.njit(cache=True)
+def _gf(a: np.ndarray, n: int) -> np.ndarray:
+    if n <= a.size:
+        return a
+    b = np.empty(max(2 * a.size, n), np.float64)
+    b[: a.size] = a
+    return b
+
+
+@numba.njit(cache=True)
+def _heap_push(ht: np.ndarray, hr: np.ndarray, he: np.ndarray, n: int, t: int, r: int, e: int) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, int]:
+    ht = _gi(ht, n + 1)
+    hr = _gi(hr, n + 1)
+    he = _gi(he, n + 1)
+    i = n
+    ht[i], hr[i], he[i] = t, r, e
     while i > 0:
         p = (i - 1) >> 1
         if _less(ht[i], hr[i], ht[p], hr[p]):
@@ -74,17 +95,14 @@ def _heap_push(ht: List, hr: List, he: List, t: int, r: int, e: int) -> None:
             i = p
         else:
             break
+    return ht, hr, he, n + 1
 
 
 @numba.njit(cache=True)
-def _heap_pop(ht: List, hr: List, he: List) -> int:
+def _heap_pop(ht: np.ndarray, hr: np.ndarray, he: np.ndarray, n: int) -> tuple[int, int]:
     top = he[0]
-    last = len(ht) - 1
-    ht[0], hr[0], he[0] = ht[last], hr[last], he[last]
-    ht.pop()
-    hr.pop()
-    he.pop()
-    n = len(ht)
+    n -= 1
+    ht[0], hr[0], he[0] = ht[n], hr[n], he[n]
     i = 0
     while True:
         lft = 2 * i + 1
@@ -101,7 +119,44 @@ def _heap_pop(ht: List, hr: List, he: List) -> int:
             i = c
         else:
             break
-    return top
+    return top, n
+
+
+@numba.njit(cache=True)
+def _hget(keys: np.ndarray, vals: np.ndarray, k: int) -> int:
+    """Value of key ``k`` in an open-addressing table (-1 = absent)."""
+    m = keys.size - 1
+    i = (k * 0x9E3779B97F4A7C15) & m
+    while True:
+        if keys[i] == k:
+            return vals[i]
+        if keys[i] == -1:
+            return -1
+        i = (i + 1) & m
+
+
+@numba.njit(cache=True)
+def _hput(keys: np.ndarray, vals: np.ndarray, n: int, k: int, v: int) -> tuple[np.ndarray, np.ndarray]:
+    """Insert (k, v), doubling the table when half full; ``n`` = entries before insertion."""
+    if 2 * (n + 1) > keys.size:
+        nk = np.full(keys.size * 2, -1, np.int64)
+        nv = np.empty(keys.size * 2, np.int64)
+        m2 = nk.size - 1
+        for j in range(keys.size):
+            if keys[j] != -1:
+                i = (keys[j] * 0x9E3779B97F4A7C15) & m2
+                while nk[i] != -1:
+                    i = (i + 1) & m2
+                nk[i] = keys[j]
+                nv[i] = vals[j]
+        keys, vals = nk, nv
+    m = keys.size - 1
+    i = (k * 0x9E3779B97F4A7C15) & m
+    while keys[i] != -1 and keys[i] != k:
+        i = (i + 1) & m
+    keys[i] = k
+    vals[i] = v
+    return keys, vals
 
 
 @numba.njit(cache=True)
@@ -115,62 +170,85 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
     """Follow tainted movements; ``init_*`` sorted by victim. Movements leaving before ``(k0_t, k0_r)``
     are taken as final (incremental tracing): pieces into them are explained but not added.
     """
-    # Per-account cache shared by all victims: events and, for FIFO/LIFO, pieces per inflow.
-    slot_of = Dict.empty(key_type=types.int64, value_type=types.int64)
-    s_in0 = List.empty_list(types.int64)
-    s_nin = List.empty_list(types.int64)
-    s_ev0 = List.empty_list(types.int64)
-    s_nev = List.empty_list(types.int64)
-    s_pc0 = List.empty_list(types.int64)
-    s_bal = List.empty_list(types.float64)
-    pin_t = List.empty_list(types.int64)
-    pin_r = List.empty_list(types.int64)
-    pin_ev = List.empty_list(types.int64)
-    pev_edge = List.empty_list(types.int64)
-    pev_out = List.empty_list(types.int64)  # 1 = outflow, 0 = inflow
-    pev_f = List.empty_list(types.float64)
-    ppc_off = List.empty_list(types.int64)
-    ppc_out = List.empty_list(types.int64)
-    ppc_frac = List.empty_list(types.float64)
-
-    ov = List.empty_list(types.int64)
-    oe = List.empty_list(types.int64)
-    ot = List.empty_list(types.float64)
-    ol = List.empty_list(types.int64)
-    os_ = List.empty_list(types.int64)
-    pv = List.empty_list(types.int64)
-    pi = List.empty_list(types.int64)
-    po = List.empty_list(types.int64)
-    pa = List.empty_list(types.float64)
+    # Per-account cache shared by all victims (pooled growable arrays, slot = loaded account).
+    sk = np.full(1024, -1, np.int64)
+    sv = np.empty(1024, np.int64)
+    ns = 0
+    s_in0 = np.empty(64, np.int64)
+    s_nin = np.empty(64, np.int64)
+    s_ev0 = np.empty(64, np.int64)
+    s_nev = np.empty(64, np.int64)
+    s_pc0 = np.empty(64, np.int64)
+    s_bal = np.empty(64, np.float64)
+    npin = 0
+    pin_t = np.empty(256, np.int64)
+    pin_r = np.empty(256, np.int64)
+    pin_ev = np.empty(256, np.int64)
+    npev = 0
+    pev_edge = np.empty(512, np.int64)
+    pev_out = np.empty(512, np.int64)  # 1 = outflow, 0 = inflow
+    pev_f = np.empty(512, np.float64)
+    nppo = 0
+    ppc_off = np.empty(256, np.int64)
+    nppc = 0
+    ppc_out = np.empty(512, np.int64)
+    ppc_frac = np.empty(512, np.float64)
+    no = 0
+    ov = np.empty(256, np.int64)
+    oe = np.empty(256, np.int64)
+    ot = np.empty(256, np.float64)
+    ol = np.empty(256, np.int64)
+    os_ = np.empty(256, np.int64)
+    npc = 0
+    pv = np.empty(256, np.int64)
+    pi = np.empty(256, np.int64)
+    po = np.empty(256, np.int64)
+    pa = np.empty(256, np.float64)
     loads = 0
+    # scratch reused across accounts and movements (allocation is what costs in a small trace)
+    qk = np.empty(64, np.int64)
+    qrem = np.empty(64, np.int64)
+    g_k = np.empty(256, np.int64)
+    g_o = np.empty(256, np.int64)
+    g_a = np.empty(256, np.int64)
+    cnt = np.empty(64, np.int64)
+    fill = np.empty(64, np.int64)
+    pieces_o = np.empty(256, np.int64)
+    pieces_a = np.empty(256, np.float64)
 
     n_init = init_edge.size
     s = 0
     while s < n_init:
         v = init_victim[s]
-        e_slot = Dict.empty(key_type=types.int64, value_type=types.int64)
-        e_taint = List.empty_list(types.float64)
-        e_level = List.empty_list(types.int64)
+        ek = np.full(1024, -1, np.int64)
+        ev = np.empty(1024, np.int64)
+        ne = 0
+        e_taint = np.empty(256, np.float64)
+        e_level = np.empty(256, np.int64)
         poison_lvl = Dict.empty(key_type=types.int64, value_type=types.int64)
-        ht = List.empty_list(types.int64)
-        hr = List.empty_list(types.int64)
-        he = List.empty_list(types.int64)
+        hn = 0
+        ht = np.empty(256, np.int64)
+        hr = np.empty(256, np.int64)
+        he = np.empty(256, np.int64)
         while s < n_init and init_victim[s] == v:
             e = init_edge[s]
-            if e in e_slot:
-                j = e_slot[e]
+            j = _hget(ek, ev, e)
+            if j >= 0:
                 e_taint[j] += init_taint[s]
                 e_level[j] = min(e_level[j], init_level[s])
             else:
-                e_slot[e] = len(e_taint)
-                e_taint.append(init_taint[s])
-                e_level.append(init_level[s])
+                ek, ev = _hput(ek, ev, ne, e, ne)
+                e_taint = _gf(e_taint, ne + 1)
+                e_level = _gi(e_level, ne + 1)
+                e_taint[ne] = init_taint[s]
+                e_level[ne] = init_level[s]
+                ne += 1
                 at, ar = _arrival(e, time, row, chan, tp_pos, tp_time, tp_row)
-                _heap_push(ht, hr, he, at, ar, e)
+                ht, hr, he, hn = _heap_push(ht, hr, he, hn, at, ar, e)
             s += 1
-        while len(ht) > 0:
-            e = _heap_pop(ht, hr, he)
-            j = e_slot[e]
+        while hn > 0:
+            e, hn = _heap_pop(ht, hr, he, hn)
+            j = _hget(ek, ev, e)
             x = e_taint[j]
             lvl = e_level[j]
             b = dst[e]
@@ -184,39 +262,55 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 st = BEYOND_LEVELS
             else:
                 st = FOLLOWED
-            ov.append(v)
-            oe.append(e)
-            ot.append(x)
-            ol.append(lvl)
-            os_.append(st)
+            ov = _gi(ov, no + 1)
+            oe = _gi(oe, no + 1)
+            ot = _gf(ot, no + 1)
+            ol = _gi(ol, no + 1)
+            os_ = _gi(os_, no + 1)
+            ov[no], oe[no], ot[no], ol[no], os_[no] = v, e, x, lvl, st
+            no += 1
             if st != FOLLOWED or x <= 0.0:
                 continue
             # ---- load the receiving account once per trace -------------------------------
-            if b in slot_of:
-                sl = slot_of[b]
-            else:
+            sl = _hget(sk, sv, b)
+            if sl < 0:
                 loads += 1
-                sl = len(s_in0)
-                slot_of[b] = sl
-                in0 = len(pin_t)
-                s_in0.append(in0)
+                sl = ns
+                sk, sv = _hput(sk, sv, ns, b, sl)
+                s_in0 = _gi(s_in0, ns + 1)
+                s_nin = _gi(s_nin, ns + 1)
+                s_ev0 = _gi(s_ev0, ns + 1)
+                s_nev = _gi(s_nev, ns + 1)
+                s_pc0 = _gi(s_pc0, ns + 1)
+                s_bal = _gf(s_bal, ns + 1)
+                ns += 1
+                in0 = npin
+                s_in0[sl] = in0
+                deg = in_off[b + 1] - in_off[b]
+                pin_t = _gi(pin_t, npin + deg)
+                pin_r = _gi(pin_r, npin + deg)
+                pin_ev = _gi(pin_ev, npin + deg)
                 for k in range(in_off[b], in_off[b + 1]):
                     q = in_pos[k]
                     qt, qr = _arrival(q, time, row, chan, tp_pos, tp_time, tp_row)
                     if qt > horizon:
                         break
-                    pin_t.append(qt)
-                    pin_r.append(qr)
-                    pin_ev.append(0)
-                nin = len(pin_t) - in0
-                s_nin.append(nin)
+                    pin_t[npin] = qt
+                    pin_r[npin] = qr
+                    pin_ev[npin] = 0
+                    npin += 1
+                nin = npin - in0
+                s_nin[sl] = nin
                 o1 = out_off[b]
                 o2 = out_off[b + 1]
                 oend = o1
                 while oend < o2 and time[oend] <= horizon:
                     oend += 1
-                ev0 = len(pev_edge)
-                s_ev0.append(ev0)
+                ev0 = npev
+                s_ev0[sl] = ev0
+                pev_edge = _gi(pev_edge, npev + nin + (oend - o1))
+                pev_out = _gi(pev_out, npev + nin + (oend - o1))
+                pev_f = _gf(pev_f, npev + nin + (oend - o1))
                 ii = 0
                 oo = o1
                 bal = 0.0
@@ -224,33 +318,36 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                     take_in = oo >= oend or (ii < nin and _less(pin_t[in0 + ii], pin_r[in0 + ii], time[oo], row[oo]))
                     if take_in:
                         q = in_pos[in_off[b] + ii]
-                        pin_ev[in0 + ii] = len(pev_edge)
-                        pev_edge.append(q)
-                        pev_out.append(0)
-                        pev_f.append(0.0)
+                        pin_ev[in0 + ii] = npev
+                        pev_edge[npev] = q
+                        pev_out[npev] = 0
+                        pev_f[npev] = 0.0
                         bal += amount[q]
                         ii += 1
                     else:
-                        pev_edge.append(oo)
-                        pev_out.append(1)
+                        pev_edge[npev] = oo
+                        pev_out[npev] = 1
                         a = float(amount[oo])
                         f = 0.0
                         if bal > 0.0:
                             f = a / bal if a < bal else 1.0
-                        pev_f.append(f)
+                        pev_f[npev] = f
                         bal = bal - a if a < bal else 0.0
                         oo += 1
-                s_nev.append(len(pev_edge) - ev0)
-                s_bal.append(bal)
-                s_pc0.append(len(ppc_off))
+                    npev += 1
+                nev = npev - ev0
+                s_nev[sl] = nev
+                s_bal[sl] = bal
+                s_pc0[sl] = nppo
                 if policy <= LIFO:  # FIFO or LIFO
                     # Queue (FIFO) or stack (LIFO) of inflows; outflows take from the head / top.
-                    nev = len(pev_edge) - ev0
-                    qk = np.empty(nin, np.int64)
-                    qrem = np.empty(nin, np.int64)
-                    g_k = List.empty_list(types.int64)
-                    g_o = List.empty_list(types.int64)
-                    g_a = List.empty_list(types.int64)
+                    qk = _gi(qk, nin)
+                    qrem = _gi(qrem, nin)
+                    cap = 2 * nin + nev + 1
+                    g_k = _gi(g_k, cap)
+                    g_o = _gi(g_o, cap)
+                    g_a = _gi(g_a, cap)
+                    ng = 0
                     head = 0
                     tail = 0
                     kin = 0
@@ -266,9 +363,10 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                             while need > 0 and tail > head:
                                 top = head if policy == FIFO else tail - 1
                                 got = qrem[top] if qrem[top] < need else need
-                                g_k.append(qk[top])
-                                g_o.append(q)
-                                g_a.append(got)
+                                g_k[ng] = qk[top]
+                                g_o[ng] = q
+                                g_a[ng] = got
+                                ng += 1
                                 qrem[top] -= got
                                 need -= got
                                 if qrem[top] == 0:
@@ -278,30 +376,31 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                                         tail -= 1
                     for w in range(head, tail):
                         if qrem[w] > 0:
-                            g_k.append(qk[w])
-                            g_o.append(-1)
-                            g_a.append(qrem[w])
-                    cnt = np.zeros(nin + 1, np.int64)
-                    for w in range(len(g_k)):
+                            g_k[ng] = qk[w]
+                            g_o[ng] = -1
+                            g_a[ng] = qrem[w]
+                            ng += 1
+                    cnt = _gi(cnt, nin + 1)
+                    cnt[: nin + 1] = 0
+                    for w in range(ng):
                         cnt[g_k[w] + 1] += 1
                     for w in range(nin):
                         cnt[w + 1] += cnt[w]
-                    base = len(ppc_out)
+                    ppc_off = _gi(ppc_off, nppo + nin + 1)
                     for w in range(nin + 1):
-                        ppc_off.append(base + cnt[w])
-                    npc = len(g_k)
-                    ord_o = np.empty(npc, np.int64)
-                    ord_f = np.empty(npc, np.float64)
-                    fill = cnt[:nin].copy()
-                    for w in range(npc):
+                        ppc_off[nppo + w] = nppc + cnt[w]
+                    nppo += nin + 1
+                    ppc_out = _gi(ppc_out, nppc + ng)
+                    ppc_frac = _gf(ppc_frac, nppc + ng)
+                    fill = _gi(fill, nin)
+                    fill[:nin] = cnt[:nin]
+                    for w in range(ng):
                         kk = g_k[w]
                         qin = in_pos[in_off[b] + kk]
-                        ord_o[fill[kk]] = g_o[w]
-                        ord_f[fill[kk]] = g_a[w] / amount[qin]
+                        ppc_out[nppc + fill[kk]] = g_o[w]
+                        ppc_frac[nppc + fill[kk]] = g_a[w] / amount[qin]
                         fill[kk] += 1
-                    for w in range(npc):
-                        ppc_out.append(ord_o[w])
-                        ppc_frac.append(ord_f[w])
+                    nppc += ng
             # ---- which of the account's inflows is this one ------------------------------
             in0 = s_in0[sl]
             nin = s_nin[sl]
@@ -322,8 +421,9 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
             if policy <= LIFO:  # FIFO or LIFO
                 p0 = ppc_off[s_pc0[sl] + kin]
                 p1 = ppc_off[s_pc0[sl] + kin + 1]
-                pieces_o = np.empty(p1 - p0, np.int64)
-                pieces_a = np.empty(p1 - p0, np.float64)
+                npz = p1 - p0
+                pieces_o = _gi(pieces_o, npz)
+                pieces_a = _gf(pieces_a, npz)
                 for w in range(p0, p1):
                     pieces_o[w - p0] = ppc_out[w]
                     pieces_a[w - p0] = x * ppc_frac[w]
@@ -332,8 +432,9 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 cnt_o = 0
                 for z in range(z0, ev_end):
                     cnt_o += pev_out[z]
-                pieces_o = np.empty(cnt_o + 1, np.int64)
-                pieces_a = np.empty(cnt_o + 1, np.float64)
+                npz = cnt_o + 1
+                pieces_o = _gi(pieces_o, npz)
+                pieces_a = _gf(pieces_a, npz)
                 rem = x
                 w = 0
                 for z in range(z0, ev_end):
@@ -354,8 +455,9 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 cnt_o = 0
                 for z in range(z0, ev_end):
                     cnt_o += pev_out[z]
-                pieces_o = np.empty(cnt_o + (1 if first else 0), np.int64)
-                pieces_a = np.empty(cnt_o + (1 if first else 0), np.float64)
+                npz = cnt_o + (1 if first else 0)
+                pieces_o = _gi(pieces_o, npz)
+                pieces_a = _gf(pieces_a, npz)
                 w = 0
                 for z in range(z0, ev_end):
                     if pev_out[z] == 1:
@@ -365,21 +467,23 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 if first:
                     pieces_o[w] = -1
                     pieces_a[w] = s_bal[sl]
-            for w in range(pieces_o.size):
+            for w in range(npz):
                 o = pieces_o[w]
                 got = pieces_a[w]
                 if got <= 0.0:
                     continue
-                pv.append(v)
-                pi.append(e)
-                po.append(o)
-                pa.append(got)
+                pv = _gi(pv, npc + 1)
+                pi = _gi(pi, npc + 1)
+                po = _gi(po, npc + 1)
+                pa = _gf(pa, npc + 1)
+                pv[npc], pi[npc], po[npc], pa[npc] = v, e, o, got
+                npc += 1
                 if o < 0:
                     continue
                 if _less(time[o], row[o], k0_t, k0_r):
                     continue  # final already (incremental restart)
-                if o in e_slot:
-                    jo = e_slot[o]
+                jo = _hget(ek, ev, o)
+                if jo >= 0:
                     if policy == POISON:
                         e_taint[jo] = got
                     else:
@@ -387,35 +491,17 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                     if nxt < e_level[jo]:
                         e_level[jo] = nxt
                 else:
-                    e_slot[o] = len(e_taint)
-                    e_taint.append(got)
-                    e_level.append(nxt)
+                    ek, ev = _hput(ek, ev, ne, o, ne)
+                    e_taint = _gf(e_taint, ne + 1)
+                    e_level = _gi(e_level, ne + 1)
+                    e_taint[ne] = got
+                    e_level[ne] = nxt
+                    ne += 1
                     ot_, or_ = _arrival(o, time, row, chan, tp_pos, tp_time, tp_row)
-                    _heap_push(ht, hr, he, ot_, or_, o)
+                    ht, hr, he, hn = _heap_push(ht, hr, he, hn, ot_, or_, o)
 
-    n = len(oe)
-    r_v = np.empty(n, np.int64)
-    r_e = np.empty(n, np.int64)
-    r_t = np.empty(n, np.float64)
-    r_l = np.empty(n, np.int64)
-    r_s = np.empty(n, np.int64)
-    for i in range(n):
-        r_v[i] = ov[i]
-        r_e[i] = oe[i]
-        r_t[i] = ot[i]
-        r_l[i] = ol[i]
-        r_s[i] = os_[i]
-    m = len(pi)
-    q_v = np.empty(m, np.int64)
-    q_i = np.empty(m, np.int64)
-    q_o = np.empty(m, np.int64)
-    q_a = np.empty(m, np.float64)
-    for i in range(m):
-        q_v[i] = pv[i]
-        q_i[i] = pi[i]
-        q_o[i] = po[i]
-        q_a[i] = pa[i]
-    return r_v, r_e, r_t, r_l, r_s, q_v, q_i, q_o, q_a, loads
+    return (ov[:no].copy(), oe[:no].copy(), ot[:no].copy(), ol[:no].copy(), os_[:no].copy(),
+            pv[:npc].copy(), pi[:npc].copy(), po[:npc].copy(), pa[:npc].copy(), loads)
 
 
 def run(index: object, policy: str, max_levels: int, horizon: int, min_amount: float,

@@ -124,6 +124,68 @@ def _in_csr(dst_t: np.ndarray, slot_t: np.ndarray, n_acc: int) -> tuple[np.ndarr
     return off, out
 
 
+@numba.njit(cache=True)
+def _fnv(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """64-bit FNV-1a hash of each string of an Arrow string array (offsets + bytes)."""
+    n = offsets.size - 1
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        h = np.uint64(14695981039346656037)
+        for j in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[j])) * np.uint64(1099511628211)
+        out[i] = h
+    return out
+
+
+@numba.njit(cache=True)
+def _same(offsets: np.ndarray, data: np.ndarray, a: int, b: int) -> bool:
+    la = offsets[a + 1] - offsets[a]
+    if la != offsets[b + 1] - offsets[b]:
+        return False
+    for k in range(la):
+        if data[offsets[a] + k] != data[offsets[b] + k]:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _first_seen(offsets: np.ndarray, data: np.ndarray, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """True where a string occurs for the first time (open-addressing hash set, exact on collisions)."""
+    n = h.size
+    size = 1
+    while size < 2 * n + 2:
+        size *= 2
+    table = np.full(size, -1, np.int64)
+    mask = np.uint64(size - 1)
+    first = np.ones(n, np.bool_)
+    for i in range(n):
+        if not valid[i]:
+            continue
+        k = np.int64(h[i] & mask)
+        while True:
+            j = table[k]
+            if j < 0:
+                table[k] = i
+                break
+            if h[j] == h[i] and _same(offsets, data, j, i):
+                first[i] = False
+                break
+            k = (k + 1) & (size - 1)
+    return first
+
+
+def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and bytes of a (non-large) string array, zero-copy where possible."""
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    if arr.offset:
+        arr = pa.concat_arrays([arr])
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], np.int32, count=len(arr) + 1)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return offsets.astype(np.int64), data
+
+
 def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Dictionary codes (-1 = null) and the dictionary of a string column."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
@@ -230,6 +292,10 @@ class LedgerIndex:
         self.n_rows = 0
         self.input_sorted = True
         self.flags = LedgerFlags()
+        self._tid_hash: np.ndarray | None = None  # lazy transfer-id lookup (not part of the index proper)
+        self._tid_pos: np.ndarray | None = None
+        self._tid_row: np.ndarray | None = None
+        self._tid_found = np.zeros(0, bool)
 
     # ---- construction ---------------------------------------------------------------
     @classmethod
@@ -357,13 +423,11 @@ class LedgerIndex:
         """Repeated transfer ids keep their first row (banks re-send statement rows)."""
         if tids.null_count == len(tids) or len(tids) == 0:
             return cols
-        enc = pc.dictionary_encode(tids)
-        codes = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
-        c = codes[cols.row]
-        _, first = np.unique(c, return_index=True)
-        dup = np.ones(c.size, bool)
-        dup[first] = False
-        dup &= c >= 0
+        offsets, data = _string_buffers(tids)
+        valid = (pc.is_valid(tids).to_numpy(zero_copy_only=False) if tids.null_count
+                 else np.ones(len(tids), bool))
+        first = _first_seen(offsets, data, _fnv(offsets, data), valid)
+        dup = ~first[cols.row]
         if dup.any():
             self.flags.add("repeated transfer id (kept the first row)", dup, None, cols.row)
             k = np.flatnonzero(~dup)
@@ -585,13 +649,43 @@ class LedgerIndex:
         pos = pc.index_in(pa.array(list(ids), pa.string()), value_set=self.accounts)
         return pc.fill_null(pos, -1).to_numpy().astype(np.int64)
 
-    def rows_of_transfer_ids(self, ids: Sequence[str]) -> np.ndarray:
-        """Row numbers of transfer ids (-1 where absent)."""
+    def positions_of_transfer_ids(self, ids: Sequence[str]) -> np.ndarray:
+        """CSR positions of transfer ids (-1 where absent or dropped; a joined order's payout leg maps to
+        its joined movement). The lookup (sorted 64-bit hashes) is built on first use and cached.
+        """
         if self.transfer_ids is None:
             raise LedgerError("this ledger has no transfer_id column; give seeds as account, amount and time")
-        pos = pc.index_in(pa.array(list(ids), pa.string()), value_set=self.transfer_ids)
-        # index_in on duplicates returns the first: the same rule as indexing.
-        return pc.fill_null(pos, -1).to_numpy().astype(np.int64)
+        if self._tid_hash is None:
+            offsets, data = _string_buffers(self.transfer_ids)
+            h = _fnv(offsets, data)
+            pos_of_row = np.full(self.n_rows, -1, np.int64)
+            pos_of_row[self.row] = np.arange(self.row.size)
+            if self.tp_pos.size:
+                pos_of_row[self.tp_row] = self.tp_pos
+            o = np.argsort(h, kind="stable")
+            self._tid_hash, self._tid_pos, self._tid_row = h[o], pos_of_row[o], o.astype(np.int64)
+        q = pa.array(list(ids), pa.string())
+        qo, qd = _string_buffers(q)
+        qh = _fnv(qo, qd)
+        out = np.full(len(q), -1, np.int64)
+        found = np.zeros(len(q), bool)
+        tid = self.transfer_ids
+        assert self._tid_row is not None and self._tid_pos is not None
+        for i, (hq, val) in enumerate(zip(qh.tolist(), q.to_pylist(), strict=True)):
+            k = int(np.searchsorted(self._tid_hash, np.uint64(hq)))
+            while k < self._tid_hash.size and int(self._tid_hash[k]) == hq:
+                if tid[int(self._tid_row[k])].as_py() == val:
+                    out[i] = self._tid_pos[k]
+                    found[i] = True
+                    break
+                k += 1
+        self._tid_found = found
+        return out
+
+    def has_transfer_ids(self, ids: Sequence[str]) -> np.ndarray:
+        """Which transfer ids the ledger holds at all (even rows dropped while indexing are not held)."""
+        self.positions_of_transfer_ids(ids)
+        return self._tid_found
 
     def positions_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """CSR positions of movements by row number (-1 for rows not indexed or absorbed second legs)."""

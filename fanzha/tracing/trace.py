@@ -67,8 +67,9 @@ def resolve_seeds(ledger: LedgerIndex, seeds: Sequence[Seed]) -> tuple[list[str]
     vnum: dict[str, int] = {}
     v_out, e_out, x_out = [], [], []
     by_tid = [s for s in seeds if s.transfer_id is not None]
-    rows = ledger.rows_of_transfer_ids([str(s.transfer_id) for s in by_tid]) if by_tid else np.zeros(0, np.int64)
-    row_of = {id(s): int(r) for s, r in zip(by_tid, rows, strict=True)}
+    tid_pos = ledger.positions_of_transfer_ids([str(s.transfer_id) for s in by_tid]) if by_tid else \
+        np.zeros(0, np.int64)
+    pos_of = {id(s): int(p) for s, p in zip(by_tid, tid_pos, strict=True)}
     for s in seeds:
         if s.victim not in vnum:
             vnum[s.victim] = len(victims)
@@ -76,16 +77,10 @@ def resolve_seeds(ledger: LedgerIndex, seeds: Sequence[Seed]) -> tuple[list[str]
         if s.amount_cents is not None and s.amount_cents <= 0:
             raise TraceError(f"seed of victim {s.victim}: amount must be positive (got {s.amount_cents})")
         if s.transfer_id is not None:
-            r = row_of[id(s)]
-            if r < 0:
-                raise TraceError(f"seed of victim {s.victim}: transfer {s.transfer_id!r} is not in the ledger")
-            pos = int(ledger.positions_of_rows(np.array([r]))[0])
-            if pos < 0:  # the pool → card leg of a joined order: the movement is under its first leg
-                k = np.flatnonzero(ledger.tp_row == r)
-                if not k.size:
-                    raise TraceError(f"seed of victim {s.victim}: transfer {s.transfer_id!r} was dropped while "
-                                     f"indexing (see the ledger's flags)")
-                pos = int(ledger.tp_pos[k[0]])
+            pos = pos_of[id(s)]
+            if pos < 0:
+                raise TraceError(f"seed of victim {s.victim}: transfer {s.transfer_id!r} is not in the ledger "
+                                 f"(or was dropped while indexing: see the ledger's flags)")
             amt = int(ledger.amount[pos])
             x = amt if s.amount_cents is None else min(int(s.amount_cents), amt)
         else:
@@ -141,6 +136,9 @@ class TraceResult:
     p_in_row: np.ndarray
     p_out_row: np.ndarray
     p_amount: np.ndarray
+    # positions of e_row / p_in_row in this ledger's CSR (rows are stable across ledgers, positions are not)
+    e_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    p_in_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # per (account, victim)
     h_account: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     h_victim: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -194,7 +192,7 @@ class TraceResult:
     def frontier(self) -> np.ndarray:
         """Receivers not followed (beyond max_levels or under min_amount): the next accounts to look at."""
         m = (self.e_status == BEYOND_LEVELS) | (self.e_status == BELOW_MIN)
-        pos = self.ledger.positions_of_rows(self.e_row[m])
+        pos = self.e_pos[m]
         return np.unique(self.ledger.dst[pos[pos >= 0]].astype(np.int64))
 
     def held_by(self, account: str) -> dict[str, float]:
@@ -242,7 +240,7 @@ class TraceResult:
     def movements_table(self) -> pa.Table:
         """Every tainted movement with its victim, level (of the receiver) and what happened at the receiver."""
         lg = self.ledger
-        pos = lg.positions_of_rows(self.e_row)
+        pos = self.e_pos
         src = lg.src_of(pos)
         dst = lg.dst[pos].astype(np.int64)
         order: list[str | None] = [None] * pos.size
@@ -273,7 +271,7 @@ class TraceResult:
     def hops_table(self) -> pa.Table:
         """Explanation of every hop: which tainted inflow fed which outflow, at which account."""
         lg = self.ledger
-        pos_in = lg.positions_of_rows(self.p_in_row)
+        pos_in = self.p_in_pos
         at = lg.dst[pos_in].astype(np.int64)
         return pa.table({
             "victim": pa.array([self.victims[v] for v in self.p_victim], pa.string()),
@@ -332,7 +330,7 @@ def _aggregate(res: TraceResult, seed_pos_v: set[tuple[int, int]] | None = None)
     """Per (account, victim) and per account figures from the movements and pieces."""
     lg = res.ledger
     nv = max(len(res.victims), 1)
-    pos = lg.positions_of_rows(res.e_row)
+    pos = res.e_pos
     dst = lg.dst[pos].astype(np.int64)
     src = lg.src_of(pos)
     st = res.e_status
@@ -342,7 +340,7 @@ def _aggregate(res: TraceResult, seed_pos_v: set[tuple[int, int]] | None = None)
         key_seed = res.seed_victim * (lg.n_rows + 1) + res.seed_row
         is_seed = np.isin(res.e_victim * (lg.n_rows + 1) + res.e_row, key_seed)
     k_in = dst[arrive] * nv + res.e_victim[arrive]
-    pin = lg.positions_of_rows(res.p_in_row[res.p_out_row < 0])
+    pin = res.p_in_pos[res.p_out_row < 0]
     k_held = lg.dst[pin].astype(np.int64) * nv + res.p_victim[res.p_out_row < 0]
     pend = st == POOL_PENDING
     k_pend = dst[pend] * nv + res.e_victim[pend]
@@ -421,6 +419,7 @@ def trace(ledger: LedgerIndex, seeds: Sequence[Seed], policy: str = "fifo", max_
         e_victim=r_v, e_row=ledger.row[r_e].astype(np.int64), e_taint=r_t, e_level=r_l, e_status=r_s,
         p_victim=q_v, p_in_row=ledger.row[q_i].astype(np.int64),
         p_out_row=np.where(q_o >= 0, ledger.row[np.maximum(q_o, 0)], -1).astype(np.int64), p_amount=q_a,
+        e_pos=r_e, p_in_pos=q_i,
     )
     res.stats = {"accounts_loaded": int(loads)}
     _aggregate(res)
@@ -518,6 +517,8 @@ def extend(result: TraceResult, statement_rows: pa.Table) -> Extension:
         p_out_row=np.concatenate([result.p_out_row[keep_p],
                                   np.where(q_o >= 0, ledger.row[np.maximum(q_o, 0)], -1).astype(np.int64)]),
         p_amount=np.concatenate([result.p_amount[keep_p], q_a]),
+        e_pos=np.concatenate([pos[kept], r_e[fresh]]),
+        p_in_pos=np.concatenate([ledger.positions_of_rows(result.p_in_row[keep_p]), q_i]),
     )
     res.stats = {"accounts_loaded": int(loads), "incremental_from_ms": k0[0]}
     _aggregate(res)
