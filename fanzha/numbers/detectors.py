@@ -270,6 +270,8 @@ class TextDetector:
         self.threshold, self.min_recipients, self.confidence = threshold, min_recipients, confidence
         self.counts = pl.DataFrame(schema={"src": pl.String, "dst": pl.String})
         self.alerted = pl.DataFrame(schema={"src": pl.String})
+        self.scored = pl.DataFrame(schema={"text": pl.String, "score": pl.Float64})
+        self.cache_size = 200_000
 
     def on_batch(self, events: pl.DataFrame, watermark: int) -> pl.DataFrame:
         from fanzha.numbers.text import score_texts
@@ -277,8 +279,14 @@ class TextDetector:
         sms = events.filter((pl.col("kind") == SMS) & pl.col("text").is_not_null()).select("src", "dst", "time", "text")
         if sms.height == 0:
             return empty_alerts()
-        texts = sms.select("text").unique()
-        texts = texts.with_columns(pl.Series("score", score_texts(texts["text"])))
+        texts = sms.select("text").unique().join(self.scored, on="text", how="left")
+        new = texts.filter(pl.col("score").is_null()).select("text")
+        if new.height:
+            # templates and blitzes repeat: each distinct text is scored once per stream
+            fresh = new.with_columns(pl.Series("score", score_texts(new["text"]), dtype=pl.Float64))
+            self.scored = pl.concat([self.scored, fresh]).tail(self.cache_size)
+            texts = texts.join(fresh, on="text", how="left", suffix="_new").select(
+                "text", pl.coalesce("score", "score_new").alias("score"))
         lures = sms.join(texts.filter(pl.col("score") >= self.threshold), on="text", how="inner")
         if lures.height == 0:
             return empty_alerts()
