@@ -178,3 +178,23 @@ def test_sigkill_mid_stream_then_resume_gives_the_same_alerts(tmp_path: Path) ->
     assert "done" in done.stdout
     got = StreamRunner(_detectors(), state_dir=state).all_alerts().sort("alert_id")
     assert got.equals(want)
+
+
+def test_text_detector_needs_lures_to_several_people_and_ignores_warnings() -> None:
+    from fanzha.numbers.detectors import TextDetector
+
+    lure = "【医保中心】您的医保卡已被停用，请于24小时内登录 http://yb-jd88.top 办理解冻，逾期影响报销。"
+    warning = "【厦门反诈中心】国家反诈中心提醒：凡是让您转账到“安全账户”的都是诈骗！"
+    rows = [("blaster", f"v{i}", i * 1_000, lure) for i in range(4)]
+    rows += [("friend", "mom", 0, lure)]  # a citizen forwarding one lure
+    rows += [("gov", f"c{i}", i * 1_000, warning) for i in range(10)]
+    events = pl.DataFrame({
+        "src": [r[0] for r in rows], "dst": [r[1] for r in rows], "time": [T0 + r[2] for r in rows],
+        "kind": [1] * len(rows), "duration_s": [-1] * len(rows), "ingress": ["local"] * len(rows),
+        "imei": [None] * len(rows), "cell": [None] * len(rows), "text": [r[3] for r in rows],
+    }, schema=EVENT_SCHEMA)
+    det = TextDetector()
+    a = det.on_batch(events, T0)
+    assert a["number"].to_list() == ["blaster"]
+    assert a["time"].to_list() == [T0 + 2_000]  # the third person reached
+    assert det.on_batch(events, T0).height == 0  # alerted once
