@@ -106,3 +106,21 @@ def bench_trace_quality(
     from fanzha.bench.trace_quality import run
 
     run(subscribers=subscribers, days=days, seed=seed)
+
+
+@app.command("lookup")
+def bench_lookup(
+    rows: int = typer.Option(100_000_000, help="Call+SMS rows generated (the bar is stated for 100M)."),
+    spark_rows: int | None = typer.Option(
+        None, help="Rows for PySpark (default: a 10M slice, then all rows if that projects to <= 4 min; 0 = skip)."
+    ),
+    compression: str = typer.Option("none", help="Parquet compression of the generated data: none, zstd, snappy, lz4."),
+    seed: int = typer.Option(6),
+    tmp: str | None = typer.Option(None, help="Folder for the temporary data (default: the system temp folder)."),
+) -> None:
+    """Reverse lookup of 1,000 fraud numbers over generated call/SMS rows: DuckDB cold/warm (bar <= 3 s), PySpark."""
+    from pathlib import Path
+
+    from fanzha.bench.lookup import run
+
+    run(rows=rows, spark_rows=spark_rows, compression=compression, seed=seed, tmp=Path(tmp) if tmp else None)
