@@ -157,7 +157,6 @@ def synth(n_transfers: int, seed: int = 7, n_trees: int = 40, n_chains: int = 40
     rows.add(heavy(n_atm, 1.5), -1, T0 + rng.integers(0, DAY, size=n_atm),
              rng.integers(10_000, 2_000_000, size=n_atm), 2)
     cols = rows.cat()
-    del rows
     order = np.argsort(cols["time"], kind="stable")
     where = np.empty(order.size, np.int64)
     where[order] = np.arange(order.size)
@@ -331,7 +330,7 @@ def _kuzu(edges: pa.Table, table: pa.Table, cases: list[np.ndarray], workdir: Pa
         res = con.execute(_KUZU_Q, {"s": starts, "t0": t0})
         got = set(starts)
         while res.has_next():  # type: ignore[union-attr]
-            got.add(res.get_next()[0])  # type: ignore[union-attr]
+            got.add(res.get_next()[0])  # type: ignore[union-attr,index]
         lat.append(time.perf_counter() - t)
         sets.append(got)
     con.close()

@@ -142,7 +142,7 @@ def _same(offsets: np.ndarray, data: np.ndarray, a: int, b: int) -> bool:
     la = offsets[a + 1] - offsets[a]
     if la != offsets[b + 1] - offsets[b]:
         return False
-    for k in range(la):
+    for k in range(la):  # noqa: SIM110 (numba)
         if data[offsets[a] + k] != data[offsets[b] + k]:
             return False
     return True

@@ -455,7 +455,8 @@ def extend(result: TraceResult, statement_rows: pa.Table) -> Extension:
     ledger, new_rows = old.add_statement_rows(statement_rows)
     if new_rows.size == 0:
         return Extension(result, [], 0)
-    t_new, r_new = _out_key(ledger, new_rows)
+    placed = ledger.positions_of_rows(new_rows) >= 0  # absorbed payout legs count through their joined movement
+    t_new, r_new = _out_key(ledger, new_rows[placed])
     joined_now = np.setdiff1d(ledger.row[ledger.tp_pos], old.row[old.tp_pos]) if ledger.tp_pos.size else \
         np.zeros(0, np.int64)
     cand_t = np.concatenate([t_new, ledger.time[ledger.positions_of_rows(joined_now)]])
@@ -502,7 +503,8 @@ def extend(result: TraceResult, statement_rows: pa.Table) -> Extension:
     fresh = ~_before(ledger.time[r_e], r_row, k0)
     redone_in = set((result.e_victim[redo] * (ledger.n_rows + 1) + result.e_row[redo]).tolist())
     p_key = result.p_victim * (ledger.n_rows + 1) + result.p_in_row
-    keep_p = ~np.isin(p_key, np.fromiter(redone_in, np.int64, len(redone_in)))
+    pi_t, pi_r = _out_key(ledger, result.p_in_row)
+    keep_p = _before(pi_t, pi_r, k0) & ~np.isin(p_key, np.fromiter(redone_in, np.int64, len(redone_in)))
     res = TraceResult(
         ledger=ledger, policy=result.policy, max_levels=result.max_levels, horizon=result.horizon,
         min_amount=result.min_amount, victims=result.victims, seed_victim=result.seed_victim,
