@@ -5,11 +5,11 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledgers import T0, ledger_table
 
 from fanzha.tracing import LedgerError, LedgerIndex, Seed, TraceError, extend, trace
 from fanzha.tracing.freeze import FreezeAction, freeze_plan
 from fanzha.tracing.restitution import RestitutionError, largest_remainder, restitution
-from ledgers import T0, ledger_table
 
 # A mule A receives the victim's 1000 on top of 500 of its own; splits; B pays D through a platform.
 BASE = [
@@ -72,7 +72,7 @@ def test_third_party_hop_goes_through_the_order_to_the_card(base):
     res = trace(base, [Seed("v", transfer_id="V1")], policy="lifo", min_amount=0)
     ids = set(res.account_ids(res.a_account))
     assert "D" in ids and "TP-ALIPAY-POOL" not in ids
-    mv = [m for m in res.movements_table().to_pylist() if m["transfer_id"] == "T3"][0]
+    mv = next(m for m in res.movements_table().to_pylist() if m["transfer_id"] == "T3")
     assert mv["to_account"] == "D" and mv["order_no"] == "O1" and mv["via_pool"] == "TP-ALIPAY-POOL"
     assert acct(res, "D")["tainted_in_cents"] == 300
 
