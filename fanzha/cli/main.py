@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 
 from fanzha.cli import bench, data, sim
-from fanzha.cli import trace as trace_cli
 from fanzha.cli import db as db_cli
 from fanzha.cli import numbers as numbers_cli
 from fanzha.cli import serve as serve_cli
+from fanzha.cli import trace as trace_cli
 
 app = typer.Typer(
     name="fanzha",
