@@ -180,21 +180,25 @@ class Dispatcher:
         return f"HTTP {response.status_code}: {response.text[:200]}"
 
     def _record(self, msg: Claimed, error: str | None, now: datetime) -> bool:
-        """Write the outcome unless another dispatcher (after our claim lapsed) already delivered it."""
+        """Write the outcome unless another dispatcher (after our claim lapsed) already delivered it.
+
+        One UPDATE and nothing read first: on SQLite a transaction that reads and then writes
+        fails at once ("database is locked") when another writer committed in between,
+        while a transaction that starts by writing waits its turn on the busy timeout.
+        """
+        values: dict[str, Any] = {"attempts": OutboxMessage.attempts + 1, "claimed_by": None, "claimed_until": None}
+        if error is None:
+            values |= {"delivered_at": now, "last_error": None}
+        else:
+            values |= {"last_error": error, "next_attempt_at": now + self.backoff.delay(msg.attempts + 1, self.rng)}
         with session_scope(self.sessions) as session:
-            row = session.get(OutboxMessage, msg.id, with_for_update=True)
-            if row is None or row.delivered_at is not None:
-                return False
-            row.attempts = row.attempts + 1
-            row.claimed_by = None
-            row.claimed_until = None
-            if error is None:
-                row.delivered_at = now
-                row.last_error = None
-            else:
-                row.last_error = error
-                row.next_attempt_at = now + self.backoff.delay(row.attempts, self.rng)
-            return True
+            done = session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == msg.id, OutboxMessage.delivered_at.is_(None))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(getattr(done, "rowcount", 0))
 
     def dispatch_once(self, now: datetime | None = None) -> DispatchStats:
         """Claim one batch and deliver it."""
