@@ -358,7 +358,7 @@ def _aggregate(res: TraceResult, seed_pos_v: set[tuple[int, int]] | None = None)
     h_cash = np.bincount(idx_out, weights=np.where(sink[inside], res.e_taint[ok_out][inside], 0.0), minlength=nk)
     hk = np.isin(k_held, keys)
     h_held = np.bincount(np.searchsorted(keys, k_held[hk]), weights=res.p_amount[res.p_out_row < 0][hk],
-                         minlength=nk)
+                         minlength=nk).astype(np.float64)  # empty weights give an int array
     h_held += np.bincount(np.searchsorted(keys, k_pend), weights=res.e_taint[pend], minlength=nk)
     res.h_account, res.h_victim = keys // nv, keys % nv
     res.h_level, res.h_in, res.h_out, res.h_cashed, res.h_held = lv, h_in, h_out, h_cash, h_held
