@@ -124,3 +124,14 @@ def bench_lookup(
     from fanzha.bench.lookup import run
 
     run(rows=rows, spark_rows=spark_rows, compression=compression, seed=seed, tmp=Path(tmp) if tmp else None)
+
+
+@app.command("intake")
+def bench_intake(
+    reports: int = typer.Option(100, help="Reports fired at once."),
+    backend: str = typer.Option("all", help="sqlite, postgres or all."),
+) -> None:
+    """Intake over real HTTP: p50/p99 from POST to the stop-payments on the bank desks (bars: p99 <= 200 ms)."""
+    from fanzha.bench.intake import run
+
+    run(reports=reports, backends=("sqlite", "postgres") if backend == "all" else (backend,))
