@@ -26,8 +26,38 @@ def demo(
     days: int = typer.Option(1, "--days", "-d"),
     seed: int = typer.Option(1, "--seed", "-s"),
 ) -> None:
-    """Run the center on the embedded default: for now, simulate a small city and summarise it."""
+    """Run the center on the embedded default: simulate a city, then answer its reports with simulated partners."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from fanzha.response.partners import run_center
     from fanzha.settings import get_settings
+    from fanzha.store.db import create_store_engine, upgrade
 
     settings = get_settings()
-    simulate(subscribers=subscribers, days=days, seed=seed, out=settings.data_dir / "city")
+    city_dir = settings.data_dir / "city"
+    simulate(subscribers=subscribers, days=days, seed=seed, out=city_dir)
+    db = (settings.data_dir / "demo-center.sqlite3").resolve()
+    for leftover in db.parent.glob(db.name + "*"):
+        leftover.unlink()  # a fresh operations store per demo run
+    url = f"sqlite:///{db}"
+    upgrade(url)
+    engine = create_store_engine(url)
+    with Session(engine) as session:
+        outcome = run_center(city_dir, session, seed=seed)
+    engine.dispose()
+    console = Console()
+    t = Table(title="The same city with and without the center (reported cases, yuan)")
+    for col in ("", "without the center", "with the center"):
+        t.add_column(col, justify="right" if col else "left")
+    loss = outcome.reported_loss_cents / 100
+    t.add_row("victims' money reported", f"{loss:,.0f}", f"{loss:,.0f}")
+    t.add_row("stopped (止付) and frozen (冻结)", "0", f"{outcome.stopped_cents / 100:,.0f}")
+    t.add_row("lost", f"{loss:,.0f}", f"{max(outcome.lost_cents, 0) / 100:,.0f}")
+    console.print(t)
+    mins = sorted(outcome.minutes_to_first_stop)
+    median = mins[len(mins) // 2] if mins else float("nan")
+    orders = ", ".join(f"{k} {v}" for k, v in sorted(outcome.orders.items()))
+    console.print(f"{outcome.reports} reports; orders: {orders}; money followed to level {outcome.max_level}; "
+                  f"median {median:.1f} min from report to first money stopped. Operations store: {db}")

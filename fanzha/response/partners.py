@@ -1,0 +1,169 @@
+"""Simulated partners and the center run against a simulated city (issue 5, section 8).
+
+The city's reports are filed at their report times; simulated bank desks act on each
+stop-payment after a realistic delay (log-normal, median ``bank_delay_min`` minutes),
+stop what the account still holds at that moment, and return its onward transactions up
+to then from the city's ledger — which the money-following loop turns into the next
+level's orders. Everything runs on the city's event clock through the real service
+functions and the real operations store, so the figures are what the center would have
+done. Without the center the victims' money is lost; with it, what was stopped is not.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fanzha.response.following import follow_money, open_followed_orders
+from fanzha.response.schemas import ExecuteIn, ReportCreate, StatementRowIn
+from fanzha.response.seed import seed_demo
+from fanzha.response.service import actor_of, execute, submit_report
+from fanzha.store.models import Order, Organisation, User
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+@dataclass
+class CenterOutcome:
+    """What the center did to a simulated city's reported cases."""
+
+    reports: int = 0
+    reported_loss_cents: int = 0
+    stopped_cents: int = 0
+    orders: dict[str, int] = field(default_factory=dict)
+    max_level: int = 0
+    minutes_to_first_stop: list[float] = field(default_factory=list)
+
+    @property
+    def lost_cents(self) -> int:
+        return self.reported_loss_cents - self.stopped_cents
+
+
+class SimulatedLedger:
+    """The city's transfers, asked the questions a bank desk answers."""
+
+    def __init__(self, city: Path) -> None:
+        t = pl.read_parquet(city / "transfers.parquet").with_columns(pl.col("time").dt.epoch("ms").alias("ms"))
+        accounts = pl.read_parquet(city / "accounts.parquet").select("account_id", "institution")
+        self.out = t.sort("from_account", "ms")
+        self.inflow = t.filter(pl.col("to_account").is_not_null()).group_by("to_account").agg(
+            pl.col("ms"), pl.col("amount_cents"))
+        self.bank = dict(zip(accounts["account_id"].to_list(), accounts["institution"].to_list(), strict=True))
+
+    def statement(self, account: str, until_ms: int) -> tuple[int, list[StatementRowIn]]:
+        """(balance held at ``until_ms``, onward transactions before it) for one account."""
+        out = self.out.filter((pl.col("from_account") == account) & (pl.col("ms") <= until_ms))
+        inc = self.inflow.filter(pl.col("to_account") == account)
+        received = 0
+        if inc.height:
+            ms = np.asarray(inc["ms"][0].to_list())
+            cents = np.asarray(inc["amount_cents"][0].to_list())
+            received = int(cents[ms <= until_ms].sum())
+        held = max(received - int(out["amount_cents"].sum()), 0)
+        rows = [
+            StatementRowIn(transfer_id=r["transfer_id"], time=_dt(r["ms"]), to_account=r["to_account"],
+                           to_bank=self.bank.get(r["to_account"]) if r["to_account"] else None,
+                           amount_cents=r["amount_cents"], channel=r["channel"], order_no=r["order_no"])
+            for r in out.iter_rows(named=True)
+        ]
+        return held, rows
+
+
+def _reports(city: Path, bank_of: dict[str, str]) -> list[tuple[int, ReportCreate, int]]:
+    reports = pl.read_parquet(city / "reports.parquet")
+    transfers = pl.read_parquet(city / "transfers.parquet")
+    out = []
+    for r in reports.sort("reported_at").iter_rows(named=True):
+        own = transfers.filter(pl.col("transfer_id").is_in(r["transfer_ids"])).sort("time")
+        items = [{"amount_cents": t["amount_cents"], "time": t["time"].isoformat(), "account": t["from_account"],
+                  "to_bank": bank_of.get(t["to_account"]), "to_account": t["to_account"], "channel": t["channel"],
+                  "order_no": t["order_no"], "platform": None}
+                 for t in own.iter_rows(named=True)]
+        report = ReportCreate.model_validate({
+            "idempotency_key": r["report_id"], "reference": r["report_id"], "typology": r["typology"],
+            "reported_at": r["reported_at"].isoformat(), "victim": {"number": r["victim_number"]},
+            "transfers": items, "fraud_numbers": r["fraud_numbers"], "domains": r["domains"],
+        })
+        out.append((int(r["reported_at"].timestamp() * 1000), report, int(r["loss_cents"] or 0)))
+    return out
+
+
+def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: int = 0) -> CenterOutcome:
+    """File every report of a simulated city and let simulated banks act on the orders, in event time."""
+    rng = np.random.default_rng(seed)
+    seed_demo(session, password="simulated-partners-only")
+    session.commit()
+    users = {u.organisation.code: u for u in session.scalars(select(User)) if u.username.startswith("desk-")}
+    intake = actor_of(session.scalars(select(User).where(User.username == "intake")).one())
+    ledger = SimulatedLedger(city)
+    outcome = CenterOutcome()
+    queue: list[tuple[int, int, str, object]] = []  # (time ms, seq, kind, payload)
+    seq = 0
+    for at, report, loss in _reports(city, ledger.bank):
+        heapq.heappush(queue, (at, seq, "report", (report, loss)))
+        seq += 1
+    scheduled: set[int] = set()
+    stopped_at: dict[str, int] = {}
+    first_stop: dict[int, tuple[int, int]] = {}  # case → (reported at, first executed stop with money)
+
+    def schedule_desks(case_id: int, now_ms: int) -> None:
+        nonlocal seq
+        for order in open_followed_orders(session, case_id):
+            if order.id in scheduled:
+                continue
+            scheduled.add(order.id)
+            delay = max(1.0, float(rng.lognormal(np.log(bank_delay_min), 0.5)))
+            heapq.heappush(queue, (now_ms + int(delay * 60_000), seq, "desk", order.id))
+            seq += 1
+
+    while queue:
+        at, _, kind, payload = heapq.heappop(queue)
+        now = _dt(at)
+        if kind == "report":
+            report, loss = payload  # type: ignore[misc]
+            if not report.transfers:
+                continue
+            case = submit_report(session, report, intake, now=now).case
+            outcome.reports += 1
+            outcome.reported_loss_cents += loss
+            first_stop[case.id] = (at, 0)
+            session.commit()
+            schedule_desks(case.id, at)
+        else:
+            order = session.get(Order, payload)
+            assert order is not None
+            org = session.get(Organisation, order.organisation_id)
+            user = users.get(org.code) if org is not None else None
+            if user is None:  # addressed to the center's own desk (bank unknown): not simulated
+                continue
+            # once an account is stopped its money stays put: later orders on it find nothing new,
+            # and its statement ends where the first stop caught it
+            first = stopped_at.setdefault(order.target, at)
+            held, rows = ledger.statement(order.target, first)
+            if first != at:
+                held = 0
+            execute(session, actor_of(user), order.id,
+                    ExecuteIn(amount_stopped_cents=held, account_holder="(simulated)", statement_rows=rows), now=now)
+            outcome.stopped_cents += held
+            case_id = order.case_id
+            assert case_id is not None
+            reported_at, seen = first_stop[case_id]
+            if held and not seen:
+                first_stop[case_id] = (reported_at, at)
+                outcome.minutes_to_first_stop.append((at - reported_at) / 60_000)
+            follow_money(session, case_id, now=now)
+            session.commit()
+            schedule_desks(case_id, at)
+    for o in session.scalars(select(Order)):
+        outcome.orders[str(o.kind)] = outcome.orders.get(str(o.kind), 0) + 1
+        outcome.max_level = max(outcome.max_level, o.level)
+    return outcome
