@@ -136,52 +136,33 @@ evidence AS (
       AND LOWER(v.domain) IN (SELECT domain FROM fd)
       AND v.number NOT IN (SELECT number FROM fn)
 ),
-pair AS (
-    -- one row per (person, element): cheap plain aggregates; no DISTINCT lists and no window over all evidence
-    SELECT
-        person,
-        CASE WHEN channel IN ('call', 'sms') THEN 'number' ELSE channel END AS kind,
-        element,
-        MIN(t) AS first_t,
-        MAX(t) AS last_t,
-        COUNT(*) FILTER (WHERE channel = 'call') AS calls,
-        COUNT(*) FILTER (WHERE channel = 'call' AND inbound) AS calls_in,
-        COUNT(*) FILTER (WHERE channel = 'call' AND duration_s > 0) AS calls_answered,
-        SUM(duration_s) FILTER (WHERE channel = 'call') AS call_s,
-        MAX(STRUCT_PACK(t := t, d := duration_s)) FILTER (WHERE channel = 'call') AS last_call,
-        COUNT(*) FILTER (WHERE channel = 'sms') AS sms,
-        COUNT(*) FILTER (WHERE channel = 'sms' AND inbound) AS sms_in,
-        COUNT(*) FILTER (WHERE channel = 'transfer') AS transfers,
-        SUM(amount_cents) FILTER (WHERE channel = 'transfer') AS transfer_cents,
-        MIN(t) FILTER (WHERE channel = 'transfer') AS first_transfer_at,
-        COUNT(*) FILTER (WHERE channel = 'visit') AS visits,
-        MIN(t) FILTER (WHERE channel = 'visit') AS first_visit_at
+timed AS (
+    SELECT *, MAX(CASE WHEN channel = 'call' THEN t END) OVER (PARTITION BY person) AS last_call_at
     FROM evidence
-    GROUP BY person, CASE WHEN channel IN ('call', 'sms') THEN 'number' ELSE channel END, element
 )
 SELECT
     person AS number,
-    MIN(first_t) AS first_contact_at,
-    MAX(last_t) AS last_contact_at,
-    SUM(calls) AS calls,
-    SUM(calls_in) AS calls_in,
-    SUM(calls) - SUM(calls_in) AS calls_out,
-    SUM(calls_answered) AS calls_answered,
-    COALESCE(SUM(call_s), 0) AS call_s_total,
-    MAX(last_call).d AS call_s_last,
-    MAX(last_call).t AS last_call_at,
-    SUM(sms) AS sms,
-    SUM(sms_in) AS sms_in,
-    SUM(sms) - SUM(sms_in) AS sms_out,
-    SUM(transfers) AS transfers,
-    COALESCE(SUM(transfer_cents), 0) AS transfer_cents,
-    MIN(first_transfer_at) AS first_transfer_at,
-    SUM(visits) AS visits,
-    MIN(first_visit_at) AS first_visit_at,
-    ARRAY_SORT(ARRAY_AGG(element) FILTER (WHERE kind = 'number')) AS matched_numbers,
-    ARRAY_SORT(ARRAY_AGG(element) FILTER (WHERE kind = 'transfer')) AS matched_accounts,
-    ARRAY_SORT(ARRAY_AGG(element) FILTER (WHERE kind = 'visit')) AS matched_domains
-FROM pair
+    MIN(t) AS first_contact_at,
+    MAX(t) AS last_contact_at,
+    COUNT(*) FILTER (WHERE channel = 'call') AS calls,
+    COUNT(*) FILTER (WHERE channel = 'call' AND inbound) AS calls_in,
+    COUNT(*) FILTER (WHERE channel = 'call' AND NOT inbound) AS calls_out,
+    COUNT(*) FILTER (WHERE channel = 'call' AND duration_s > 0) AS calls_answered,
+    COALESCE(SUM(duration_s) FILTER (WHERE channel = 'call'), 0) AS call_s_total,
+    MAX(duration_s) FILTER (WHERE channel = 'call' AND t = last_call_at) AS call_s_last,
+    MAX(last_call_at) AS last_call_at,
+    COUNT(*) FILTER (WHERE channel = 'sms') AS sms,
+    COUNT(*) FILTER (WHERE channel = 'sms' AND inbound) AS sms_in,
+    COUNT(*) FILTER (WHERE channel = 'sms' AND NOT inbound) AS sms_out,
+    COUNT(*) FILTER (WHERE channel = 'transfer') AS transfers,
+    COALESCE(SUM(amount_cents) FILTER (WHERE channel = 'transfer'), 0) AS transfer_cents,
+    MIN(t) FILTER (WHERE channel = 'transfer') AS first_transfer_at,
+    COUNT(*) FILTER (WHERE channel = 'visit') AS visits,
+    MIN(t) FILTER (WHERE channel = 'visit') AS first_visit_at,
+    ARRAY_SORT(ARRAY_AGG(DISTINCT element) FILTER (WHERE channel IN ('call', 'sms'))) AS matched_numbers,
+    ARRAY_SORT(ARRAY_AGG(DISTINCT element) FILTER (WHERE channel = 'transfer')) AS matched_accounts,
+    ARRAY_SORT(ARRAY_AGG(DISTINCT element) FILTER (WHERE channel = 'visit')) AS matched_domains
+FROM timed
 GROUP BY person
 """
 
