@@ -118,6 +118,10 @@ def pct(value: float | None) -> str:
     return f"{value * 100:+.1f}%"
 
 
+def share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
 def install_filters(tz: ZoneInfo) -> None:
     def local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
         return "—" if value is None else value.astimezone(tz).strftime(fmt)
@@ -133,6 +137,7 @@ def install_filters(tz: ZoneInfo) -> None:
     env.filters["options"] = options
     env.filters["money"] = money
     env.filters["pct"] = pct
+    env.filters["share"] = share
     env.filters["local"] = local
     env.filters["iso"] = iso
 
