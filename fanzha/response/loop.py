@@ -1,14 +1,14 @@
-"""The seam where the money-following loop (资金追踪闭环, issue 5 section 5) plugs in.
+"""Where a desk's statement rows enter the money-following loop (资金追踪闭环, issue 5 section 5).
 
 A bank desk that executes a stop-payment returns the account's onward transactions.
-Today this stores them and flags the case's trace job as having new work; the tracing
-engine will plug in here: read the untraced rows (``StatementRow.traced_at IS NULL``),
-find the next level's accounts and issue their stop-payments in the same transaction.
+They are stored, and in the same transaction :func:`fanzha.response.following.follow_money`
+traces the case again and issues the next level's stop-payments (or freezes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,11 +17,12 @@ from fanzha.response.schemas import StatementRowIn
 from fanzha.store.models import Order, StatementRow, TraceJob, TraceJobStatus
 
 
-def on_statement_rows(session: Session, order: Order, rows: Sequence[StatementRowIn]) -> list[StatementRow]:
+def on_statement_rows(session: Session, order: Order, rows: Sequence[StatementRowIn],
+                      now: datetime | None = None) -> list[StatementRow]:
     """Store a desk's statement rows for ``order`` and mark its case's trace job as needing work.
 
     A row the desk already sent (same ``transfer_id`` on the same order) is skipped, so a
-    desk re-sending its result adds nothing. The tracing loop hooks in here (see module doc).
+    desk re-sending its result adds nothing. New rows are traced at once (see module doc).
     """
     seen = set(
         session.scalars(select(StatementRow.transfer_id).where(StatementRow.order_id == order.id)).all()
@@ -53,4 +54,8 @@ def on_statement_rows(session: Session, order: Order, rows: Sequence[StatementRo
                 job.status = TraceJobStatus.QUEUED  # new statements: the trace has work again
                 job.finished_at = None
     session.flush()
+    if stored and order.case_id is not None:
+        from fanzha.response.following import follow_money  # late: following builds on the service
+
+        follow_money(session, order.case_id, now=now)
     return stored

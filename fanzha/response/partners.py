@@ -21,7 +21,7 @@ import polars as pl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fanzha.response.following import follow_money, open_followed_orders
+from fanzha.response.following import open_followed_orders
 from fanzha.response.schemas import ExecuteIn, ReportCreate, StatementRowIn
 from fanzha.response.seed import seed_demo
 from fanzha.response.service import actor_of, execute, submit_report
@@ -160,8 +160,7 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
             if held and not seen:
                 first_stop[case_id] = (reported_at, at)
                 outcome.minutes_to_first_stop.append((at - reported_at) / 60_000)
-            follow_money(session, case_id, now=now)
-            session.commit()
+            session.commit()  # executing with statement rows already followed the money (loop.py)
             schedule_desks(case_id, at)
     for o in session.scalars(select(Order)):
         outcome.orders[str(o.kind)] = outcome.orders.get(str(o.kind), 0) + 1

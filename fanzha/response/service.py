@@ -624,7 +624,7 @@ def execute(session: Session, actor: Actor, order_id: int, result: ExecuteIn, *,
     order.result = result.model_dump(mode="json", exclude={"statement_rows"}, exclude_none=True) | {
         "statement_rows": len(result.statement_rows)
     }
-    stored = on_statement_rows(session, order, result.statement_rows) if result.statement_rows else []
+    stored = on_statement_rows(session, order, result.statement_rows, now=now) if result.statement_rows else []
     personal = result.account_holder is not None or bool(stored)
     audit(session, actor, "execute", "order", order.id, personal_data=personal,
           details={"statement_rows": len(stored), "amount_stopped_cents": result.amount_stopped_cents})

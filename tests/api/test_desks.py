@@ -53,7 +53,11 @@ def test_a_bank_desk_acknowledges_and_executes_with_statement_rows(live: LiveSer
     with session_scope(session_factory(live.url)) as s:
         assert len(s.scalars(select(StatementRow)).all()) == 2
         job = s.scalars(select(TraceJob).where(TraceJob.case_id == order["case_id"])).one()
-        assert job.status == TraceJobStatus.QUEUED
+        assert job.status == TraceJobStatus.DONE  # the money-following loop ran in the same transaction
+        assert all(r.traced_at is not None for r in s.scalars(select(StatementRow)))
+        nxt = s.scalars(select(Order).where(Order.parent_order_id == order["id"])).one()
+        assert (nxt.kind, nxt.target, nxt.level, nxt.organisation.code) == (
+            OrderKind.STOP_PAYMENT, "6217000000000009", 2, "ABC")
 
 
 def test_executing_a_pending_order_acknowledges_it_on_the_way(live: LiveServer) -> None:
