@@ -79,14 +79,18 @@ def report_from_form(form: Mapping[str, Any], tz: ZoneInfo) -> ReportCreate:
         if not any(row[f] for f in ("time", "amount", "to_account")):
             continue  # an empty row
         out: dict[str, Any] = {k: v for k, v in row.items() if v is not None and k not in ("time", "amount")}
+        # A field that cannot be shaped gets a stand-in value, so the model still checks the rest
+        # and the person sees every problem at once.
         try:
             out["amount_cents"] = yuan_to_cents(row["amount"] or "")
         except ValueError as exc:
             errors[f"t{i}_amount"] = str(exc)
+            out["amount_cents"] = 1
         try:
             out["time"] = local_time(row["time"] or "", tz)
         except ValueError as exc:
             errors[f"t{i}_time"] = str(exc)
+            out["time"] = datetime.now(tz)
         out.setdefault("to_account", "")
         transfers.append(out)
     order_numbers = []
@@ -102,8 +106,6 @@ def report_from_form(form: Mapping[str, Any], tz: ZoneInfo) -> ReportCreate:
             reported_at = local_time(str(form["reported_at"]), tz)
         except ValueError as exc:
             errors["reported_at"] = str(exc)
-    if errors:
-        raise FormError(errors)
     data: dict[str, Any] = {
         "idempotency_key": _opt(form, "idempotency_key"),
         "reference": _opt(form, "reference"),
@@ -117,7 +119,15 @@ def report_from_form(form: Mapping[str, Any], tz: ZoneInfo) -> ReportCreate:
         data["reported_at"] = reported_at
     for name in _LIST_FIELDS:
         data[name] = lines(_opt(form, name))
-    return ReportCreate.model_validate(data)
+    try:
+        report = ReportCreate.model_validate(data)
+    except ValidationError as exc:
+        if not errors:
+            raise
+        raise FormError({**errors_by_field(exc), **errors}) from None
+    if errors:
+        raise FormError(errors)
+    return report
 
 
 def field_of(loc: tuple[Any, ...]) -> str:
