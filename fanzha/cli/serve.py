@@ -31,8 +31,9 @@ def serve(
     log_level: str = typer.Option("warning", "--log-level"),
     ack: str = typer.Option("", "--ack", help="Acknowledge deadlines, e.g. 'stop_payment=10m,block=30m'."),
     execute: str = typer.Option("", "--execute", help="Execute deadlines after acknowledging, same format."),
+    console: bool = typer.Option(True, "--console/--no-console", help="Serve the web console at / as well."),
 ) -> None:
-    """Run the response API (migrates the database first). OpenAPI at /docs and /openapi.json."""
+    """Run the response API and the web console (migrates the database first). OpenAPI at /docs."""
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -49,6 +50,10 @@ def serve(
         application = create_app(settings, policy=policy, migrate=True)
     except (ValueError, StoreURLError, SQLAlchemyError) as exc:
         raise _fail(str(exc).splitlines()[0]) from None
+    if console:
+        from fanzha.web import mount_console
+
+        mount_console(application)
     uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
 
 

@@ -25,6 +25,8 @@ def demo(
     subscribers: int = typer.Option(20_000, "--subscribers", "-n"),
     days: int = typer.Option(1, "--days", "-d"),
     seed: int = typer.Option(1, "--seed", "-s"),
+    serve: bool = typer.Option(False, "--serve", help="Then serve the console over the result at --port."),
+    port: int = typer.Option(8000, "--port"),
 ) -> None:
     """Run the center on the embedded default: simulate a city, then answer its reports with simulated partners."""
     from rich.console import Console
@@ -61,3 +63,20 @@ def demo(
     orders = ", ".join(f"{k} {v}" for k, v in sorted(outcome.orders.items()))
     console.print(f"{outcome.reports} reports; orders: {orders}; money followed to level {outcome.max_level}; "
                   f"median {median:.1f} min from report to first money stopped. Operations store: {db}")
+    if serve:
+        import uvicorn
+
+        from fanzha.api import create_app
+        from fanzha.web import mount_console
+
+        logins = Table(title=f"Demo logins for http://127.0.0.1:{port} (this run only)")
+        logins.add_column("user")
+        logins.add_column("password")
+        for user in ("intake", "stopper", "analyst", "commander", "admin", "auditor", "station", "desk-icbc",
+                     "desk-cmcc", "desk-alipay"):
+            if user in outcome.passwords:
+                logins.add_row(user, outcome.passwords[user])
+        console.print(logins)
+        app = create_app(settings.model_copy(update={"database_url": url}), migrate=True)
+        mount_console(app)
+        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -42,6 +42,7 @@ class CenterOutcome:
     orders: dict[str, int] = field(default_factory=dict)
     max_level: int = 0
     minutes_to_first_stop: list[float] = field(default_factory=list)
+    passwords: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def lost_cents(self) -> int:
@@ -97,15 +98,20 @@ def _reports(city: Path, bank_of: dict[str, str]) -> list[tuple[int, ReportCreat
     return out
 
 
-def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: int = 0) -> CenterOutcome:
-    """File every report of a simulated city and let simulated banks act on the orders, in event time."""
+def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: int = 0,
+               password: str | None = None) -> CenterOutcome:
+    """File every report of a simulated city and let simulated banks act on the orders, in event time.
+
+    Demo organisations and users are added if missing; their passwords (random unless
+    given) are in ``outcome.passwords`` for the users added now.
+    """
     rng = np.random.default_rng(seed)
-    seed_demo(session, password="simulated-partners-only")
+    added = seed_demo(session, password=password)
     session.commit()
     users = {u.organisation.code: u for u in session.scalars(select(User)) if u.username.startswith("desk-")}
     intake = actor_of(session.scalars(select(User).where(User.username == "intake")).one())
     ledger = SimulatedLedger(city)
-    outcome = CenterOutcome()
+    outcome = CenterOutcome(passwords=added.passwords)
     queue: list[tuple[int, int, str, object]] = []  # (time ms, seq, kind, payload)
     seq = 0
     for at, report, loss in _reports(city, ledger.bank):
