@@ -595,3 +595,79 @@ class ImportRun(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+# --------------------------------------------------------------------------- precision warnings (issue 6)
+
+
+class WarningStatus(StrEnum):
+    OPEN = "open"  # waiting on the station (or the address-resolution queue)
+    CLOSED = "closed"  # closing feedback given (reached, dissuaded, already lost, false alarm)
+
+
+class WarningRecord(Base):
+    """A dispatched warning (预警): one person at risk, graded, routed to a police station.
+
+    At most one open warning per person (``uq_warnings_open_person``): a later, higher
+    grade upgrades it in place. ``station`` is the jurisdiction's station name from the
+    register (null when unknown); ``organisation_id`` the police unit on the platform
+    that works it (null = the center's address-resolution queue). ``channel`` and
+    ``deadline_at`` start from the grade's policy and move up on escalation. Grades,
+    channels and feedback states are the values of :mod:`fanzha.warning.risk` and
+    :mod:`fanzha.warning.dispatch`.
+    """
+
+    __tablename__ = "warnings"
+    __table_args__ = (
+        Index(None, "organisation_id", "status"),  # a station's board
+        Index(None, "status", "deadline_at"),  # the escalation sweep
+        CheckConstraint("grade BETWEEN 1 AND 4", name="grade_1_to_4"),
+        Index(
+            "uq_warnings_open_person",
+            "person",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    person: Mapped[str] = mapped_column(String(32), doc="The person's number (E.164 or the register's id).")
+    district: Mapped[str | None] = mapped_column(String(100))
+    station: Mapped[str | None] = mapped_column(String(100), doc="Jurisdiction's station; null = address unknown.")
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), doc="Police unit working it; null = address resolution."
+    )
+    grade: Mapped[int] = mapped_column(SmallInteger, doc="WarningGrade: 1 低危 … 4 特危.")
+    channel: Mapped[str] = mapped_column(String(32), doc="dispatch.Channel value: sms, call, visit.")
+    deadline_at: Mapped[datetime]
+    warned_at: Mapped[datetime] = mapped_column(doc="First contact that opened the warning.")
+    graded_at: Mapped[datetime] = mapped_column(doc="When the warning reached its current grade.")
+    p: Mapped[float] = mapped_column(Float, doc="Highest calibrated probability of becoming a victim.")
+    elements: Mapped[list[str]] = mapped_column(JSONDoc, doc="The fraud elements that reached the person.")
+    model_version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[WarningStatus] = mapped_column(str_enum(WarningStatus), default=WarningStatus.OPEN)
+    push_seq: Mapped[int | None] = mapped_column(BigInteger, doc="First found, first pushed: order of dispatch.")
+    escalations: Mapped[int] = mapped_column(SmallInteger, default=0, doc="Times the channel went up.")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    organisation: Mapped[Organisation | None] = relationship()
+    feedback: Mapped[list[WarningFeedback]] = relationship(
+        back_populates="warning", cascade="all, delete-orphan", passive_deletes=True, order_by="WarningFeedback.id"
+    )
+
+
+class WarningFeedback(Base):
+    """What the station reports back (反馈): training data for the risk model too."""
+
+    __tablename__ = "warning_feedback"
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    warning_id: Mapped[int] = mapped_column(ForeignKey("warnings.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(32), doc="dispatch.Feedback value.")
+    note: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    warning: Mapped[WarningRecord] = relationship(back_populates="feedback")
