@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,31 +26,79 @@ def demo(
     subscribers: int = typer.Option(20_000, "--subscribers", "-n"),
     days: int = typer.Option(1, "--days", "-d"),
     seed: int = typer.Option(1, "--seed", "-s"),
-    serve: bool = typer.Option(False, "--serve", help="Then serve the console over the result at --port."),
+    serve: bool = typer.Option(False, "--serve", help="Serve the console while the city replays live."),
+    speed: float = typer.Option(120.0, "--speed", help="With --serve: event seconds per wall second."),
     port: int = typer.Option(8000, "--port"),
 ) -> None:
-    """Run the center on the embedded default: simulate a city, then answer its reports with simulated partners."""
+    """Run the center on the embedded default: simulate a city, then answer its reports with simulated partners.
+
+    With ``--serve`` the console runs at http://127.0.0.1:PORT while the city's reports
+    replay live (accelerated), and a one-time login is printed for each role.
+    """
+    import threading
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
     from rich.console import Console
-    from rich.table import Table
     from sqlalchemy.orm import Session
 
     from fanzha.response.partners import run_center
+    from fanzha.response.seed import seed_demo
     from fanzha.settings import get_settings
+    from fanzha.sim import SimConfig, simulate_city, summarize
     from fanzha.store.db import create_store_engine, upgrade
 
     settings = get_settings()
     city_dir = settings.data_dir / "city"
-    simulate(subscribers=subscribers, days=days, seed=seed, out=city_dir)
+    # the city's day is today (local time), so the console's "today" tiles show the replay
+    tz = ZoneInfo(settings.timezone)
+    midnight = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)
+    cfg = SimConfig(subscribers=subscribers, days=days, seed=seed, start=midnight)
+    summarize(simulate_city(cfg, out=city_dir, progress=True), city_dir)
     db = (settings.data_dir / "demo-center.sqlite3").resolve()
     for leftover in db.parent.glob(db.name + "*"):
         leftover.unlink()  # a fresh operations store per demo run
     url = f"sqlite:///{db}"
     upgrade(url)
     engine = create_store_engine(url)
-    with Session(engine) as session:
-        outcome = run_center(city_dir, session, seed=seed)
-    engine.dispose()
     console = Console()
+    with Session(engine) as session:
+        passwords = seed_demo(session).passwords
+        session.commit()
+
+    def replay() -> None:
+        with Session(engine) as session:
+            outcome = run_center(city_dir, session, seed=seed, speed=speed if serve else None)
+        _print_outcome(console, outcome, db)
+
+    if not serve:
+        replay()
+        engine.dispose()
+        return
+    import uvicorn
+    from rich.table import Table
+
+    from fanzha.api import create_app
+    from fanzha.web import mount_console
+
+    logins = Table(title=f"Demo logins for http://127.0.0.1:{port} (this run only)")
+    logins.add_column("user")
+    logins.add_column("password")
+    for user in ("intake", "stopper", "analyst", "commander", "admin", "auditor", "station", "desk-icbc",
+                 "desk-ccb", "desk-cmcc", "desk-alipay"):
+        if user in passwords:
+            logins.add_row(user, passwords[user])
+    console.print(logins)
+    console.print(f"The city's reports replay at {speed:g}x; the comparison prints when the replay ends. Ctrl-C stops.")
+    threading.Thread(target=replay, daemon=True).start()
+    app = create_app(settings.model_copy(update={"database_url": url}), migrate=True)
+    mount_console(app)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _print_outcome(console: Any, outcome: Any, db: Path) -> None:
+    from rich.table import Table
+
     t = Table(title="The same city with and without the center (reported cases, yuan)")
     for col in ("", "without the center", "with the center"):
         t.add_column(col, justify="right" if col else "left")
@@ -63,20 +112,3 @@ def demo(
     orders = ", ".join(f"{k} {v}" for k, v in sorted(outcome.orders.items()))
     console.print(f"{outcome.reports} reports; orders: {orders}; money followed to level {outcome.max_level}; "
                   f"median {median:.1f} min from report to first money stopped. Operations store: {db}")
-    if serve:
-        import uvicorn
-
-        from fanzha.api import create_app
-        from fanzha.web import mount_console
-
-        logins = Table(title=f"Demo logins for http://127.0.0.1:{port} (this run only)")
-        logins.add_column("user")
-        logins.add_column("password")
-        for user in ("intake", "stopper", "analyst", "commander", "admin", "auditor", "station", "desk-icbc",
-                     "desk-cmcc", "desk-alipay"):
-            if user in outcome.passwords:
-                logins.add_row(user, outcome.passwords[user])
-        console.print(logins)
-        app = create_app(settings.model_copy(update={"database_url": url}), migrate=True)
-        mount_console(app)
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -12,6 +12,7 @@ done. Without the center the victims' money is lost; with it, what was stopped i
 from __future__ import annotations
 
 import heapq
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,11 +100,13 @@ def _reports(city: Path, bank_of: dict[str, str]) -> list[tuple[int, ReportCreat
 
 
 def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: int = 0,
-               password: str | None = None) -> CenterOutcome:
+               password: str | None = None, speed: float | None = None) -> CenterOutcome:
     """File every report of a simulated city and let simulated banks act on the orders, in event time.
 
     Demo organisations and users are added if missing; their passwords (random unless
-    given) are in ``outcome.passwords`` for the users added now.
+    given) are in ``outcome.passwords`` for the users added now. With ``speed`` (event
+    seconds per wall second) the city replays live, so a console watching the store sees
+    cases arrive and desks act as they would; without it, flat out.
     """
     rng = np.random.default_rng(seed)
     added = seed_demo(session, password=password)
@@ -131,8 +134,13 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
             heapq.heappush(queue, (now_ms + int(delay * 60_000), seq, "desk", order.id))
             seq += 1
 
+    wall0, event0 = time.monotonic(), queue[0][0] if queue else 0
     while queue:
         at, _, kind, payload = heapq.heappop(queue)
+        if speed:
+            lag = (at - event0) / 1000 / speed - (time.monotonic() - wall0)
+            if lag > 0:
+                time.sleep(lag)
         now = _dt(at)
         if kind == "report":
             report, loss = payload  # type: ignore[misc]
