@@ -26,7 +26,8 @@ def demo(
     subscribers: int = typer.Option(20_000, "--subscribers", "-n"),
     days: int = typer.Option(1, "--days", "-d"),
     seed: int = typer.Option(1, "--seed", "-s"),
-    serve: bool = typer.Option(False, "--serve", help="Serve the console while the city replays live."),
+    serve: bool = typer.Option(True, "--serve/--no-serve",
+                               help="Serve the console while the city replays live (else replay flat out and exit)."),
     speed: float = typer.Option(120.0, "--speed", help="With --serve: event seconds per wall second."),
     port: int = typer.Option(8000, "--port"),
 ) -> None:
