@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fanzha.api.core.security import LoginLimiter
 from fanzha.api.deps import Database
-from fanzha.api.routes import audit, auth, cases, orders, organisations
+from fanzha.api.routes import audit, auth, cases, orders, organisations, warnings
 from fanzha.response import escalation, service
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
 from fanzha.response.outbox import Dispatcher
@@ -145,6 +145,6 @@ def create_app(
         """Liveness (no sign-in needed)."""
         return {"status": "ok"}
 
-    for module in (auth, cases, orders, audit, organisations):
+    for module in (auth, cases, orders, audit, organisations, warnings):
         app.include_router(module.router)
     return app
