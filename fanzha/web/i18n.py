@@ -158,7 +158,8 @@ _M: dict[str, tuple[str, str]] = {
     "dash.mom_long": ("与上一周期同一时点相比", "Against the previous period up to the same point"),
     "dash.yoy": ("同比", "YoY"),
     "dash.yoy_long": ("与去年同期同一时点相比", "Against the same period last year up to the same point"),
-    "dash.no_warning_store": ("预警尚未入库", "Warnings not stored yet"),
+    "dash.feedback_rate": ("反馈率 {rate}（{n} 条已反馈，{open} 条待处置）",
+                           "feedback rate {rate} ({n} answered, {open} open)"),
     "dash.open_orders": ("待处置指令", "Orders waiting on desks"),
     "dash.tts": ("止付用时（黄金30分钟）", "Time to stop (30-minute golden window)"),
     "dash.tts_summary": ("已执行止付 {n} 笔，{within} 笔在黄金30分钟内（{share}），中位用时 {median} 分钟",
@@ -285,11 +286,6 @@ _M: dict[str, tuple[str, str]] = {
     # station
     "station.title": ("{org} 预警看板", "{org} warning board"),
     "station.warnings": ("待处置预警", "Open warnings"),
-    "station.no_store": ("预警尚未写入业务库：预警模型（精准宣防）目前在批处理中分级和派发，"
-                         "接入业务库后此处按等级和时限显示待处置预警及反馈表单。",
-                         "Warnings are not in the operations store yet: the precision-warning model grades and "
-                         "dispatches them in batch. Once stored, open warnings appear here by grade and deadline "
-                         "with a feedback form."),
     "station.policy": ("分级处置标准", "Grades, channels and deadlines"),
     "station.grade": ("等级", "Grade"),
     "station.channel": ("处置方式", "Channel"),
@@ -297,6 +293,21 @@ _M: dict[str, tuple[str, str]] = {
     "station.minutes": ("{n} 分钟内", "within {n} min"),
     "station.same_day": ("当日内", "same day"),
     "station.cases": ("本所受理案件", "Cases reported here"),
+    "station.none": ("暂无待处置预警", "No open warnings"),
+    "station.person": ("预警对象", "Person"),
+    "station.address_queue": ("地址研判队列", "Address-resolution queue"),
+    "station.escalations": ("已升级 {n} 次", "escalated {n}×"),
+    "station.feedback": ("反馈", "Feedback"),
+    "station.state": ("处置结果", "Outcome"),
+    "station.note": ("备注", "Note"),
+    "station.submit": ("提交反馈", "Send feedback"),
+    "station.last_feedback": ("最近反馈", "Last feedback"),
+    "station.overdue": ("已超时", "overdue"),
+    "feedback.reached": ("已触达", "Reached"),
+    "feedback.dissuaded": ("已劝阻", "Dissuaded"),
+    "feedback.not_reachable": ("无法联系", "Not reachable"),
+    "feedback.already_lost": ("已被骗", "Already lost"),
+    "feedback.false_alarm": ("误报", "False alarm"),
     # numbers
     "numbers.title": ("号码研判", "Number review"),
     "numbers.pending": ("待审核黑名单候选（{n}）", "Blacklist candidates to review ({n})"),

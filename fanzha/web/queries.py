@@ -40,6 +40,8 @@ from fanzha.store.models import (
     Organisation,
     StatementRow,
 )
+from fanzha.warning.store import WarningFigures
+from fanzha.warning.store import figures as _warning_figures
 
 OPEN_STATUSES = (OrderStatus.PENDING, OrderStatus.ACKNOWLEDGED, OrderStatus.ESCALATED)
 
@@ -198,6 +200,11 @@ def open_orders(session: Session) -> dict[str, int]:
     for status, n in rows:
         counts[OrderStatus(status).value] = int(n)
     return counts
+
+
+def warnings(session: Session) -> WarningFigures:
+    """Stored warnings, open ones, and the feedback rate (share with any feedback, 反馈率)."""
+    return _warning_figures(session)
 
 
 # --------------------------------------------------------------------------- trend

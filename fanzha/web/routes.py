@@ -41,7 +41,9 @@ from fanzha.store.models import (
     OrgKind,
 )
 from fanzha.store.types import utcnow
+from fanzha.warning import store as warning_store
 from fanzha.warning.dispatch import POLICY as WARNING_POLICY
+from fanzha.warning.dispatch import Feedback
 from fanzha.web import forms, queries
 from fanzha.web import session as sess
 from fanzha.web.app import (
@@ -190,6 +192,7 @@ def _dashboard_data(request: Request, period: queries.Period) -> dict[str, Any]:
             "tts": queries.time_to_stop(session, ws.current),
             "areas": queries.by_area(session, ws.current),
             "ticker": queries.ticker(session),
+            "warnings": queries.warnings(session),
         }
 
 
@@ -455,9 +458,26 @@ def station(request: Request, user: User) -> Response:
     require_role(user, STATION_ROLES)
     with reading(request) as session:
         recent = service.list_cases(session, user.actor, limit=20)
+    with writing(request) as session:  # people's numbers: the read is audited
+        warnings = warning_store.station_queue(session, user.actor, limit=500)
     policy = [(grade, channel.value, minutes) for grade, (channel, minutes) in
               sorted(WARNING_POLICY.items(), key=lambda kv: -int(kv[0]))]
-    return render(request, user, "station.html", recent=recent, policy=policy, warnings=[])
+    t = render_t(request)
+    options = [(f.value, t(f"feedback.{f.value}")) for f in Feedback]
+    return render(request, user, "station.html", recent=recent, policy=policy, warnings=warnings,
+                  feedback_options=options, now=utcnow())
+
+
+@router.post("/station/warnings/{warning_id}/feedback")
+def station_feedback(request: Request, user: User, form: Form, warning_id: int) -> Response:
+    require_role(user, STATION_ROLES)
+    note = str(form.get("note") or "").strip()[:2000]
+    try:
+        with writing(request) as session:
+            warning_store.give_feedback(session, user.actor, warning_id, str(form.get("state") or ""), note or None)
+    except service.ServiceError as exc:
+        raise _service_error(exc) from None
+    return _redirect(request, "/station", user)
 
 
 # --------------------------------------------------------------------------- numbers
