@@ -17,10 +17,16 @@ from sqlalchemy.orm import Session
 
 from fanzha.response.service import create_user
 from fanzha.sim.geography import BANKS, PLATFORMS
+from fanzha.sim.population import STATIONS
 from fanzha.store.models import Organisation, OrgKind, Role, User
 
 CARRIERS: tuple[tuple[str, str], ...] = (("CMCC", "中国移动"), ("CUCC", "中国联通"), ("CTCC", "中国电信"))
-POLICE_UNITS: tuple[tuple[str, str], ...] = (("XM-SIMING-PS", "思明派出所"), ("XM-HULI-PS", "湖里派出所"))
+# Two district-level units, then every police station of the simulated city by its register name, so
+# warnings routed by jurisdiction (派出所) land on a station's board instead of the address queue.
+POLICE_UNITS: tuple[tuple[str, str], ...] = (
+    ("XM-SIMING-PS", "思明派出所"), ("XM-HULI-PS", "湖里派出所"),
+    *((f"XM-PS-{i:02d}", name) for i, (_district, name) in enumerate(STATIONS, start=1)),
+)
 
 
 def demo_organisations() -> list[tuple[str, str, OrgKind]]:
