@@ -67,6 +67,20 @@ def demo(
         passwords = seed_demo(session).passwords
         session.commit()
 
+    console.print("Training the firewall and risk models on two other simulated cities, then warning this one…")
+    import tempfile
+
+    from fanzha.warning.pipeline import dispatched_warnings, train_on_simulated_cities
+    from fanzha.warning.store import save_dispatched
+
+    with tempfile.TemporaryDirectory(prefix="fanzha-demo-train-") as tmp:
+        models = train_on_simulated_cities(Path(tmp), (seed + 1000, seed + 2000))
+    routed = dispatched_warnings(city_dir, models)
+    with Session(engine) as session:
+        saved = save_dispatched(session, routed, models.risk.version)
+        session.commit()
+    console.print(f"Warnings pushed to police stations: {routed.height:,} people ({saved}).")
+
     def replay() -> None:
         with Session(engine) as session:
             outcome = run_center(city_dir, session, seed=seed, speed=speed if serve else None)

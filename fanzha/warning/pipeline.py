@@ -80,3 +80,35 @@ def city_evidence(city: Path, behaviour: BehaviourModel) -> CityEvidence:
 
 def city_warnings(evidence: CityEvidence, model: RiskModel) -> pl.DataFrame:
     return issue_warnings(evidence.rows, model)
+
+
+@dataclass(frozen=True)
+class WarningModels:
+    behaviour: BehaviourModel
+    risk: RiskModel
+
+
+def train_on_simulated_cities(root: Path, seeds: tuple[int, int], subscribers: int = 10_000,
+                              days: int = 1) -> WarningModels:
+    """Both models from two simulated cities (never the city they will be used on)."""
+    from fanzha.numbers.firewall import train_behaviour
+    from fanzha.sim import SimConfig, simulate_city
+    from fanzha.warning.risk import fit_risk_model, label_rows
+
+    cities = []
+    for s in seeds:
+        simulate_city(SimConfig(subscribers=subscribers, days=days, seed=s), root / f"train-{s}")
+        cities.append(root / f"train-{s}")
+    behaviour = train_behaviour(cities[0], cities[1])
+    labelled = [label_rows(city_evidence(c, behaviour).rows, pl.read_parquet(c / "gt_victims.parquet"))
+                for c in cities]
+    return WarningModels(behaviour, fit_risk_model(pl.concat(labelled)))
+
+
+def dispatched_warnings(city: Path, models: WarningModels) -> pl.DataFrame:
+    """Everything the warning pipeline would push to stations for a city, routed by jurisdiction."""
+    from fanzha.warning.dispatch import dispatch
+
+    ev = city_evidence(city, models.behaviour)
+    register = pl.read_parquet(city / "subscribers.parquet").select("number", "district", "police_station")
+    return dispatch(city_warnings(ev, models.risk), register)
