@@ -6,15 +6,13 @@ from pathlib import Path
 
 import typer
 
+from fanzha.cli.common import fail as _fail
+
 app = typer.Typer(
     help="Import and check data (CSV/Parquet with a column mapping; bad rows quarantined).", no_args_is_help=True
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    """Bad input: one clear line on stderr and exit code 2, never a traceback."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
 @app.command("import")

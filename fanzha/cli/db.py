@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import typer
 
+from fanzha.cli.common import URL_HELP
+from fanzha.cli.common import fail as _fail
+from fanzha.cli.common import store_url as _resolve
+
 app = typer.Typer(
     help="Operations database (SQLite by default, PostgreSQL by FANZHA_DATABASE_URL).", no_args_is_help=True
 )
 
-URL_HELP = "SQLAlchemy URL (default: FANZHA_DATABASE_URL, else the SQLite file under FANZHA_DATA_DIR)."
 
 
-def _fail(message: str) -> typer.Exit:
-    """One clear line on stderr and exit code 2, never a traceback."""
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
-def _resolve(url: str | None) -> str:
-    if url:
-        return url
-    from fanzha.settings import get_settings
-
-    return get_settings().sqlalchemy_url
 
 
 @app.command("upgrade")

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import typer
 
+from fanzha.cli.common import fail as _fail
+
 app = typer.Typer(help="Number intelligence: train on your own labelled numbers, score numbers.",
                   no_args_is_help=True)
 
 
-def _fail(msg: str) -> typer.Exit:
-    typer.echo(f"error: {msg}", err=True)
-    return typer.Exit(code=2)
 
 
 @app.command("train")

@@ -6,22 +6,16 @@ import time
 
 import typer
 
+from fanzha.cli.common import URL_HELP
+from fanzha.cli.common import fail as _fail
+from fanzha.cli.common import store_url as _url
+
 app = typer.Typer(help="Joint intake and response: escalation sweep, webhook outbox, demo seed.", no_args_is_help=True)
 
-URL_HELP = "SQLAlchemy URL (default: FANZHA_DATABASE_URL, else the SQLite file under FANZHA_DATA_DIR)."
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(code=2)
 
 
-def _url(url: str | None) -> str:
-    if url:
-        return url
-    from fanzha.settings import get_settings
-
-    return get_settings().sqlalchemy_url
 
 
 def serve(
