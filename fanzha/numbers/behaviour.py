@@ -23,6 +23,7 @@ import joblib
 import numpy as np
 import polars as pl
 
+from fanzha.learning import calibrated, fit_calibrated, top_reasons
 from fanzha.numbers.detectors import MINUTE, WindowStats
 from fanzha.numbers.events import CALL, SMS
 from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
@@ -163,14 +164,10 @@ class BehaviourModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        raw = np.asarray(self.booster.predict_proba(X))[:, 1]
-        return np.asarray(self.calibrator.predict(raw), dtype=np.float64)
+        return calibrated(self.booster, self.calibrator, X)
 
     def reasons(self, X: np.ndarray, top: int = 3) -> list[list[str]]:
-        contrib = self.booster.booster_.predict(X, pred_contrib=True)
-        contrib = np.asarray(contrib)[:, : len(FEATURES)]
-        order = np.argsort(-contrib, axis=1)[:, :top]
-        return [[f"{FEATURES[j]}={X[i, j]:.3g}" for j in order[i] if contrib[i, j] > 0] for i in range(len(X))]
+        return top_reasons(self.booster, X, FEATURES, top)
 
     def save(self, path: Path) -> None:
         joblib.dump(self, path)
@@ -192,9 +189,6 @@ def fit_behaviour_model(train: pl.DataFrame, labels: pl.Series | list[str], seed
     numbers are legitimate. ``auto_threshold`` is the lowest score at which, on the
     validation city, at most ``target_fpr`` of legitimate numbers would be confirmed.
     """
-    import lightgbm as lgb
-    from sklearn.isotonic import IsotonicRegression
-
     fraud = pl.Series(list(labels), dtype=pl.String).implode()
     y = train.select(pl.col("src").is_in(fraud)).to_series().to_numpy().astype(int)
     X = train.select(FEATURES).to_numpy()
@@ -204,18 +198,12 @@ def fit_behaviour_model(train: pl.DataFrame, labels: pl.Series | list[str], seed
     per = train.group_by("src").agg(pl.len().alias("k"))
     k = train.join(per, on="src", how="left")["k"].to_numpy()
     weight = 1.0 / np.sqrt(k)
-    clf = lgb.LGBMClassifier(n_estimators=150, learning_rate=0.08, num_leaves=15, min_child_samples=20,
-                             subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
-                             verbose=-1, n_jobs=2)
-    # Calibrate on out-of-fold raw scores (numbers split by hash so one number's windows stay together).
+    params: dict[str, Any] = dict(n_estimators=150, learning_rate=0.08, num_leaves=15, min_child_samples=20,
+                                  subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
+                                  verbose=-1, n_jobs=2)
+    # numbers split by hash so one number's windows stay in one fold
     fold = train.select(pl.col("src").hash(seed=seed) % 3).to_series().to_numpy()
-    raw_oof = np.zeros(len(y))
-    for f in range(3):
-        m = fold == f
-        c = lgb.LGBMClassifier(**clf.get_params()).fit(X[~m], y[~m], sample_weight=weight[~m])
-        raw_oof[m] = np.asarray(c.predict_proba(X[m]))[:, 1]
-    cal = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw_oof, y)
-    clf.fit(X, y, sample_weight=weight)
+    clf, cal = fit_calibrated(X, y, fold, params, weight)
     digest = hashlib.sha256(X[:1000].tobytes()).hexdigest()[:12]
     model = BehaviourModel(booster=clf, calibrator=cal, version=f"behaviour-gbm-1-{digest}",
                            meta={"rows": len(y), "fraud_rows": int(y.sum()), "features": FEATURES})

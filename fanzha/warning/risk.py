@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fanzha.learning import calibrated, fit_calibrated, top_reasons
+
 HOUR = 3_600_000
 MINUTE = 60_000
 AGE_CODE = {"0-17": 0, "18-29": 1, "30-44": 2, "45-59": 3, "60+": 4}
@@ -144,15 +146,10 @@ class RiskModel:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def predict(self, rows: pl.DataFrame) -> np.ndarray:
-        X = rows.select(FEATURES).to_numpy().astype(np.float64)
-        raw = np.asarray(self.booster.predict_proba(X))[:, 1]
-        return np.asarray(self.calibrator.predict(raw), dtype=np.float64)
+        return calibrated(self.booster, self.calibrator, rows.select(FEATURES).to_numpy().astype(np.float64))
 
     def reasons(self, rows: pl.DataFrame, top: int = 3) -> list[list[str]]:
-        X = rows.select(FEATURES).to_numpy().astype(np.float64)
-        contrib = np.asarray(self.booster.booster_.predict(X, pred_contrib=True))[:, : len(FEATURES)]
-        order = np.argsort(-contrib, axis=1)[:, :top]
-        return [[f"{FEATURES[j]}={X[i, j]:.4g}" for j in order[i] if contrib[i, j] > 0] for i in range(len(X))]
+        return top_reasons(self.booster, rows.select(FEATURES).to_numpy().astype(np.float64), FEATURES, top, 4)
 
 
 def label_rows(rows: pl.DataFrame, victims: pl.DataFrame) -> pl.DataFrame:
@@ -164,9 +161,6 @@ def label_rows(rows: pl.DataFrame, victims: pl.DataFrame) -> pl.DataFrame:
 
 
 def fit_risk_model(labelled: pl.DataFrame, seed: int = 0) -> RiskModel:
-    import lightgbm as lgb
-    from sklearn.isotonic import IsotonicRegression
-
     y = labelled["label"].to_numpy().astype(int)
     if y.min() == y.max():
         raise ValueError("risk training rows hold one class only: simulate a bigger city or more days")
@@ -175,12 +169,7 @@ def fit_risk_model(labelled: pl.DataFrame, seed: int = 0) -> RiskModel:
                                   subsample=0.8, subsample_freq=1, colsample_bytree=0.9, random_state=seed,
                                   verbose=-1, n_jobs=1)
     fold = labelled.select(pl.col("person").hash(seed=seed) % 4).to_series().to_numpy()
-    raw = np.zeros(len(y))
-    for f in range(4):
-        m = fold == f
-        raw[m] = np.asarray(lgb.LGBMClassifier(**params).fit(X[~m], y[~m]).predict_proba(X[m]))[:, 1]
-    cal = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-    clf = lgb.LGBMClassifier(**params).fit(X, y)
+    clf, cal = fit_calibrated(X, y, fold, params)
     digest = hashlib.sha256(X[:2000].tobytes()).hexdigest()[:12]
     return RiskModel(clf, cal, f"risk-gbm-1-{digest}", {"rows": len(y), "positives": int(y.sum())})
 
