@@ -19,71 +19,12 @@ from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
 MINUTE = 60_000
 
 
-class HoppingWindows:
-    """Event-time hopping windows (width ``width_ms``, a new one every ``hop_ms``) over a buffer.
-
-    ``close(watermark)`` returns every event of every window that ended since the last call,
-    tagged with its window's end; events stay buffered until no open window needs them.
-    """
-
-    def __init__(self, width_ms: int, hop_ms: int, columns: list[str]) -> None:
-        if width_ms % hop_ms:
-            raise ValueError("width must be a multiple of hop")
-        self.width, self.hop, self.columns = width_ms, hop_ms, columns
-        self.buffer: pl.DataFrame | None = None
-        self.closed_until = -(2**62)
-
-    def add(self, events: pl.DataFrame) -> None:
-        part = events.select(self.columns).with_columns(
-            pl.col("src").hash(seed=7).alias("_key"),
-            pl.col("dst").hash(seed=7).alias("_dkey"),
-            (pl.col("time") // self.width).alias("_bucket"),
-        )
-        self.buffer = part if self.buffer is None else pl.concat([self.buffer, part], how="vertical_relaxed")
-
-    def close(self, watermark: int, min_events: int = 1) -> pl.DataFrame:
-        """Events of windows whose end is in (last close, watermark], with column ``window_end``.
-
-        With ``min_events`` > 1, only stretches of time where a number could fill a window
-        are expanded. Any window lies within two adjacent aligned buckets of its width, so
-        a number whose two-bucket counts stay below ``min_events`` cannot reach it there:
-        most subscribers make a few calls a day and cost one counting pass, not a copy per
-        window.
-        """
-        if self.buffer is None or self.buffer.height == 0 or watermark <= self.closed_until:
-            return pl.DataFrame()
-        lo, hi = self.closed_until, watermark
-        rows = self.buffer.filter(pl.col("time") < hi)
-        if min_events > 1:
-            cnt = rows.group_by("_key", "_bucket").agg(pl.len().alias("_n"))
-            nxt = cnt.select("_key", (pl.col("_bucket") - 1).alias("_bucket"), pl.col("_n").alias("_n2"))
-            pair = cnt.join(nxt, on=["_key", "_bucket"], how="full", coalesce=True).filter(
-                pl.col("_n").fill_null(0) + pl.col("_n2").fill_null(0) >= min_events
-            ).select("_key", "_bucket")
-            busy = pl.concat([pair, pair.with_columns(pl.col("_bucket") + 1)]).unique()
-            rows = rows.join(busy, on=["_key", "_bucket"], how="semi")
-        parts = []
-        for k in range(self.width // self.hop):
-            shift = k * self.hop
-            end = ((pl.col("time") - shift) // self.width + 1) * self.width + shift
-            parts.append(rows.with_columns(end.alias("window_end")).filter(
-                (pl.col("window_end") > lo) & (pl.col("window_end") <= hi)))
-        self.closed_until = watermark
-        # keep what still-open windows need: events newer than watermark - width
-        self.buffer = self.buffer.filter(pl.col("time") >= watermark - self.width)
-        return pl.concat(parts).drop("_bucket")
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"buffer": self.buffer if self.buffer is not None else pl.DataFrame(), "closed_until": self.closed_until}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        buf = state["buffer"]
-        self.buffer = buf if buf.width else None
-        self.closed_until = state["closed_until"]
-
-
 class WindowStats:
     """Per-number statistics of every closed hopping window, computed once per watermark.
+
+    Windows are ``width_ms`` long and a new one starts every ``hop_ms``; events stay
+    buffered until no open window needs them, and each window is closed exactly once,
+    when the watermark passes its end.
 
     A stage shared by the burst rule and the behaviour model (the runner feeds it before
     the detectors), so each event is windowed once whatever the number of detectors.
@@ -95,27 +36,32 @@ class WindowStats:
 
     def __init__(self, width_ms: int = 5 * MINUTE, hop_ms: int = MINUTE, min_events: int = 3,
                  short_s: int = 10, exempt: list[str] | pl.Series | None = None) -> None:
-        self.windows = HoppingWindows(width_ms, hop_ms, ["src", "dst", "time", "kind", "duration_s"])
+        if width_ms % hop_ms:
+            raise ValueError("width must be a multiple of hop")
+        self.width, self.hop = width_ms, hop_ms
         self.min_events, self.short_s = min_events, short_s
         self.exempt = pl.Series("src", list(exempt) if exempt is not None else [], dtype=pl.String)
+        self.buffer: pl.DataFrame | None = None  # events that windows not yet closed still need
+        self.closed_until = -(2**62)  # windows ending at or before this are closed
         self.closed = _EMPTY_STATS
         self.watermark = -(2**62)
 
     def add(self, events: pl.DataFrame) -> None:
-        self.windows.add(events)
+        part = events.select("src", "dst", "time", "kind", "duration_s").with_columns(
+            pl.col("src").hash(seed=7).alias("_key"), pl.col("dst").hash(seed=7).alias("_dkey"))
+        self.buffer = part if self.buffer is None else pl.concat([self.buffer, part], how="vertical_relaxed")
 
     def advance(self, watermark: int) -> pl.DataFrame:
-        """Close windows up to the watermark; the result stays in ``closed`` until the next call."""
+        """Close windows ending in (last close, watermark]; the result stays in ``closed`` until the next call."""
         if watermark == self.watermark:
             return self.closed
         self.watermark = watermark
-        w = self.windows
-        if w.buffer is None or w.buffer.height == 0 or watermark <= w.closed_until:
+        if self.buffer is None or self.buffer.height == 0 or watermark <= self.closed_until:
             self.closed = _EMPTY_STATS
             return self.closed
-        lo, hi = w.closed_until, watermark
+        lo, hi = self.closed_until, watermark
         call = pl.col("kind") == CALL
-        rows = w.buffer.filter(pl.col("time") < hi).sort("_key", "time")
+        rows = self.buffer.filter(pl.col("time") < hi).sort("_key", "time")
         cols = rows.select(
             "_key", "time", "_dkey",
             (call & (pl.col("duration_s") < self.short_s)).cast(pl.Int64).alias("short"),
@@ -124,9 +70,10 @@ class WindowStats:
             (pl.col("kind") == SMS).cast(pl.Int64).alias("sms"),
             pl.col("duration_s").clip(lower_bound=0).cast(pl.Int64).alias("dur"),
         )
-        out = sweep_windows([cols[c].to_numpy() for c in cols.columns], lo, hi, w.width, w.hop, self.min_events)
-        w.closed_until = watermark
-        w.buffer = w.buffer.filter(pl.col("time") >= watermark - w.width)
+        out = sweep_windows([cols[c].to_numpy() for c in cols.columns], lo, hi, self.width, self.hop,
+                            self.min_events)
+        self.closed_until = watermark
+        self.buffer = self.buffer.filter(pl.col("time") >= watermark - self.width)
         first_row, end, n, distinct, short, unans, calls, sms, dur = out
         stats = pl.DataFrame({
             "window_end": end, "src": rows["src"].gather(first_row), "n": n, "distinct": distinct, "short": short,
@@ -137,11 +84,12 @@ class WindowStats:
         return self.closed
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.windows.snapshot(), "watermark": self.watermark}
+        buffer = self.buffer if self.buffer is not None else pl.DataFrame()
+        return {"buffer": buffer, "closed_until": self.closed_until, "watermark": self.watermark}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.windows.restore(state)
-        self.watermark = state["watermark"]
+        self.buffer = state["buffer"] if state["buffer"].width else None
+        self.closed_until, self.watermark = state["closed_until"], state["watermark"]
 
 
 _EMPTY_STATS = pl.DataFrame(schema={

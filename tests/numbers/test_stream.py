@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from fanzha.numbers.detectors import BurstDetector, HoppingWindows, SpoofDetector
+from fanzha.numbers.detectors import BurstDetector, SpoofDetector, WindowStats
 from fanzha.numbers.events import EVENT_SCHEMA, Batch, replay
 from fanzha.numbers.stream import StreamRunner
 
@@ -39,17 +39,17 @@ def ev(rows: list[tuple[str, str, int, int, str]]) -> pl.DataFrame:
     )
 
 
-def test_hopping_windows_close_each_window_once_and_only_after_the_watermark() -> None:
-    w = HoppingWindows(5 * MIN, MIN, ["src", "dst", "time"])
+def test_windows_close_each_window_once_and_only_after_the_watermark() -> None:
+    w = WindowStats(5 * MIN, MIN, min_events=1)
     w.add(ev([("a", "x", 30_000, 0, "local")]))  # falls in 5 windows: ends at 1..5 minutes
-    assert w.close(T0 + 30_000).height == 0  # nothing ended yet
-    first = w.close(T0 + 3 * MIN)
+    assert w.advance(T0 + 30_000).height == 0  # nothing ended yet
+    first = w.advance(T0 + 3 * MIN)
     assert sorted(first["window_end"].to_list()) == [T0 + MIN, T0 + 2 * MIN, T0 + 3 * MIN]
-    rest = w.close(T0 + 10 * MIN)
+    rest = w.advance(T0 + 10 * MIN)
     assert sorted(rest["window_end"].to_list()) == [T0 + 4 * MIN, T0 + 5 * MIN]
-    assert w.close(T0 + 11 * MIN).height == 0
+    assert w.advance(T0 + 11 * MIN).height == 0
     with pytest.raises(ValueError):
-        HoppingWindows(5 * MIN, 2 * MIN, ["time"])
+        WindowStats(5 * MIN, 2 * MIN)
 
 
 def test_spoof_fires_only_for_whitelisted_numbers_entering_through_a_gateway() -> None:
