@@ -17,13 +17,10 @@ import numpy as np
 import polars as pl
 
 from fanzha.bench import Bar, result_line
-from fanzha.numbers.firewall import train_behaviour
 from fanzha.sim import SimConfig, simulate_city
 from fanzha.warning.dispatch import dispatch
-from fanzha.warning.pipeline import city_evidence
-from fanzha.warning.risk import WarningGrade, contact_evidence, fit_risk_model, issue_warnings, label_rows
-
-DAY = 24 * 3_600_000
+from fanzha.warning.pipeline import city_evidence, train_models
+from fanzha.warning.risk import WarningGrade, contact_evidence, issue_warnings
 
 
 def blitz_seconds(city: Path, model: object, reach: int = 90_000, seed: int = 0) -> tuple[float, int]:
@@ -58,12 +55,8 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
             cities.append(root / f"c{s}")
         train, valid, test = cities
         t0 = time.perf_counter()
-        behaviour = train_behaviour(train, valid)
-        labelled = []
-        for c in (train, valid):
-            ev = city_evidence(c, behaviour)
-            labelled.append(label_rows(ev.rows, pl.read_parquet(c / "gt_victims.parquet")))
-        risk = fit_risk_model(pl.concat(labelled))
+        models = train_models(train, valid)
+        behaviour, risk = models.behaviour, models.risk
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         ev = city_evidence(test, behaviour)

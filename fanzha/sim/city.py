@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fanzha.contracts.schemas import GROUND_TRUTH, TABLES
-from fanzha.contracts.vocab import AccountKind
 from fanzha.sim.config import SimConfig
 from fanzha.sim.events import (
     CHANNEL_CODES,
@@ -288,5 +287,4 @@ def _ground_truth(world, fraud, tr, tid, acct_ids, e164, end_ms: int, city: City
         "loss_cents": int(sum(loss.get(v["case"], 0) for v in victims)),
         "gangs": len(fraud.gangs),
         "max_mule_level": max((m[2] for m in mules), default=0),
-        "kinds": [k.value for k in AccountKind],
     }

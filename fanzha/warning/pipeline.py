@@ -88,21 +88,26 @@ class WarningModels:
     risk: RiskModel
 
 
+def train_models(train: Path, valid: Path) -> WarningModels:
+    """Behaviour model fitted on ``train`` (threshold on ``valid``), risk model on both cities' contacts."""
+    from fanzha.numbers.firewall import train_behaviour
+    from fanzha.warning.risk import fit_risk_model, label_rows
+
+    behaviour = train_behaviour(train, valid)
+    labelled = [label_rows(city_evidence(c, behaviour).rows, pl.read_parquet(c / "gt_victims.parquet"))
+                for c in (train, valid)]
+    return WarningModels(behaviour, fit_risk_model(pl.concat(labelled)))
+
+
 def train_on_simulated_cities(root: Path, seeds: tuple[int, int], subscribers: int = 10_000,
                               days: int = 1) -> WarningModels:
     """Both models from two simulated cities (never the city they will be used on)."""
-    from fanzha.numbers.firewall import train_behaviour
     from fanzha.sim import SimConfig, simulate_city
-    from fanzha.warning.risk import fit_risk_model, label_rows
 
-    cities = []
-    for s in seeds:
-        simulate_city(SimConfig(subscribers=subscribers, days=days, seed=s), root / f"train-{s}")
-        cities.append(root / f"train-{s}")
-    behaviour = train_behaviour(cities[0], cities[1])
-    labelled = [label_rows(city_evidence(c, behaviour).rows, pl.read_parquet(c / "gt_victims.parquet"))
-                for c in cities]
-    return WarningModels(behaviour, fit_risk_model(pl.concat(labelled)))
+    cities = [root / f"train-{s}" for s in seeds]
+    for s, c in zip(seeds, cities, strict=True):
+        simulate_city(SimConfig(subscribers=subscribers, days=days, seed=s), c)
+    return train_models(cities[0], cities[1])
 
 
 def dispatched_warnings(city: Path, models: WarningModels) -> pl.DataFrame:
