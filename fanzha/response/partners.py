@@ -56,20 +56,22 @@ class SimulatedLedger:
     def __init__(self, city: Path) -> None:
         t = pl.read_parquet(city / "transfers.parquet").with_columns(pl.col("time").dt.epoch("ms").alias("ms"))
         accounts = pl.read_parquet(city / "accounts.parquet").select("account_id", "institution")
+        # sorted once, so an account's rows are a slice found by binary search (not a scan per question)
         self.out = t.sort("from_account", "ms")
-        self.inflow = t.filter(pl.col("to_account").is_not_null()).group_by("to_account").agg(
-            pl.col("ms"), pl.col("amount_cents"))
+        self.inflow = t.filter(pl.col("to_account").is_not_null()).sort("to_account", "ms")
         self.bank = dict(zip(accounts["account_id"].to_list(), accounts["institution"].to_list(), strict=True))
+
+    @staticmethod
+    def _rows(frame: pl.DataFrame, column: str, account: str, until_ms: int) -> pl.DataFrame:
+        keys = frame[column]
+        lo, hi = int(keys.search_sorted(account, "left")), int(keys.search_sorted(account, "right"))
+        part = frame.slice(lo, hi - lo)
+        return part.filter(pl.col("ms") <= until_ms)
 
     def statement(self, account: str, until_ms: int) -> tuple[int, list[StatementRowIn]]:
         """(balance held at ``until_ms``, onward transactions before it) for one account."""
-        out = self.out.filter((pl.col("from_account") == account) & (pl.col("ms") <= until_ms))
-        inc = self.inflow.filter(pl.col("to_account") == account)
-        received = 0
-        if inc.height:
-            ms = np.asarray(inc["ms"][0].to_list())
-            cents = np.asarray(inc["amount_cents"][0].to_list())
-            received = int(cents[ms <= until_ms].sum())
+        out = self._rows(self.out, "from_account", account, until_ms)
+        received = int(self._rows(self.inflow, "to_account", account, until_ms)["amount_cents"].sum())
         held = max(received - int(out["amount_cents"].sum()), 0)
         rows = [
             StatementRowIn(transfer_id=r["transfer_id"], time=_dt(r["ms"]), to_account=r["to_account"],
