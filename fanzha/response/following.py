@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from fanzha.response.clocks import GOLDEN_WINDOW
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
 from fanzha.response.planning import UNKNOWN_ORG, PlannedOrder
-from fanzha.response.service import _order_row, _used_stop_slots
+from fanzha.response.service import order_row, used_stop_slots
 from fanzha.store.audit import SYSTEM, Actor, audit
 from fanzha.store.models import (
     CaseTransfer,
@@ -84,14 +84,14 @@ def follow_money(session: Session, case_id: int, *, now: datetime | None = None,
     org_rows = session.execute(select(Organisation.code, Organisation.id).where(
         Organisation.code.in_(codes | {UNKNOWN_ORG}))).all()
     org_ids = {code: oid for code, oid in org_rows}
-    used = _used_stop_slots(session, [a["account_id"] for a in todo])
+    used = used_stop_slots(session, [a["account_id"] for a in todo])
     new_rows = []
     for a in todo:
         acct, code = a["account_id"], bank_of[a["account_id"]]
         planned = PlannedOrder(OrderKind.STOP_PAYMENT, acct, code if code in org_ids else UNKNOWN_ORG,
                                golden_window_ends=a["first_tainted_at"] + GOLDEN_WINDOW,
                                amount_cents=int(a["held_cents"]))
-        row = _order_row(planned, case_id, org_ids[planned.addressee], actor, now, a["first_tainted_at"], used,
+        row = order_row(planned, case_id, org_ids[planned.addressee], actor, now, a["first_tainted_at"], used,
                          policy, home_city)
         row.update(level=int(a["level_min"]), parent_order_id=parent_of[acct])
         new_rows.append(row)

@@ -255,9 +255,9 @@ def submit_report(
     }).scalar_one()
     _step(hook, "case", session)
 
-    used_slots = _used_stop_slots(session, [o.target for o in plan.orders if o.kind is OrderKind.STOP_PAYMENT])
+    used_slots = used_stop_slots(session, [o.target for o in plan.orders if o.kind is OrderKind.STOP_PAYMENT])
     rows = [
-        _order_row(planned, case_id, orgs.get(planned.addressee, orgs[UNKNOWN_ORG]), actor, now, first_at,
+        order_row(planned, case_id, orgs.get(planned.addressee, orgs[UNKNOWN_ORG]), actor, now, first_at,
                    used_slots, policy, home_city)
         for planned in plan.orders
     ]
@@ -339,7 +339,7 @@ def _elements(report: ReportCreate, domains: list[str]) -> Iterator[tuple[Elemen
             yield pair
 
 
-def _used_stop_slots(session: Session, accounts: list[str]) -> dict[str, set[int]]:
+def used_stop_slots(session: Session, accounts: list[str]) -> dict[str, set[int]]:
     """Legal stop slots already held per account, across all cases (rejected stops free theirs)."""
     used: dict[str, set[int]] = {a: set() for a in accounts}
     if not accounts:
@@ -362,7 +362,7 @@ _ORDER_COLUMNS = (
 )
 
 
-def _order_row(planned: PlannedOrder, case_id: int, org_id: int, actor: Actor, now: datetime,
+def order_row(planned: PlannedOrder, case_id: int, org_id: int, actor: Actor, now: datetime,
                first_at: datetime | None, used_slots: dict[str, set[int]], policy: EscalationPolicy,
                home_city: str) -> dict[str, Any]:
     """One ``orders`` row for a planned order (every row has the same keys: one multi-row INSERT)."""
