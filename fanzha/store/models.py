@@ -671,3 +671,37 @@ class WarningFeedback(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
     warning: Mapped[WarningRecord] = relationship(back_populates="feedback")
+
+
+# --------------------------------------------------------------------------- return of frozen money (issue 3 §5)
+
+
+class FundReturn(Base):
+    """Frozen money returned to a victim (资金返还): one line per victim per frozen account.
+
+    Written once per freeze order and victim (a unique key on both): returning
+    an account's money again finds the lines already there. ``basis`` is ``direct`` when
+    the trace attributes the account's tainted balance to this victim alone, ``pro_rata``
+    when the money is mixed; ``share`` is the victim's share of that balance. Amounts add
+    up, per account, to the frozen amount capped at the traced balance, to the cent.
+    """
+
+    __tablename__ = "fund_returns"
+    __table_args__ = (
+        UniqueConstraint("freeze_order_id", "case_id"),
+        CheckConstraint("cents > 0", name="return_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntKey, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True,
+                                         doc="The victim's case the money goes back to.")
+    freeze_order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"), index=True,
+                                                 doc="The executed freeze holding the money.")
+    account: Mapped[str] = mapped_column(String(64), doc="The frozen account the money comes from.")
+    institution: Mapped[str] = mapped_column(String(32), doc="The bank holding the account.")
+    cents: Mapped[int] = mapped_column(BigInteger)
+    basis: Mapped[str] = mapped_column(String(16), doc="direct | pro_rata")
+    share: Mapped[float] = mapped_column(Float)
+    batch: Mapped[str] = mapped_column(String(36), index=True, doc="One return decision: every line it made.")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
