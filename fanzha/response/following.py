@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pyarrow as pa
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from fanzha.response.caseledger import FOLLOWED, ledger_of
 from fanzha.response.clocks import GOLDEN_WINDOW
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
 from fanzha.response.planning import UNKNOWN_ORG, PlannedOrder
@@ -34,14 +34,9 @@ from fanzha.store.models import (
     TraceJobStatus,
 )
 from fanzha.store.types import utcnow
-from fanzha.tracing import LedgerIndex, Seed, trace
+from fanzha.tracing import trace
 
 MIN_HELD_CENTS = 100_00  # below 100 yuan a stop-payment is not worth a bank's time
-FOLLOWED = (OrderKind.STOP_PAYMENT, OrderKind.FREEZE)
-
-
-def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
 
 
 def follow_money(session: Session, case_id: int, *, now: datetime | None = None, actor: Actor = SYSTEM,
@@ -55,18 +50,8 @@ def follow_money(session: Session, case_id: int, *, now: datetime | None = None,
     rows = list(session.scalars(select(StatementRow).where(StatementRow.order_id.in_([o.id for o in followed]))))
     if not transfers:
         return []
-    ids = [f"case{case_id}-t{t.id}" for t in transfers] + [r.transfer_id or f"sr{r.id}" for r in rows]
-    ledger = LedgerIndex.from_arrow(pa.table({
-        "transfer_id": ids,
-        "time": pa.array([_ms(t.transferred_at) for t in transfers] + [_ms(r.occurred_at) for r in rows],
-                         pa.timestamp("ms", tz="UTC")),
-        "from_account": [t.from_account or f"VICTIM-{case_id}" for t in transfers] + [r.from_account for r in rows],
-        "to_account": [t.to_account for t in transfers] + [r.to_account for r in rows],
-        "amount_cents": pa.array([t.amount_cents for t in transfers] + [r.amount_cents for r in rows], pa.int64()),
-        "channel": [str(t.channel) for t in transfers] + [str(r.channel) for r in rows],
-        "order_no": [t.order_no for t in transfers] + [r.order_no for r in rows],
-    }))
-    result = trace(ledger, [Seed(victim=f"case{case_id}", transfer_id=i) for i in ids[: len(transfers)]])
+    ledger, seeds = ledger_of(transfers, rows)
+    result = trace(ledger, seeds)
     accounts = result.accounts_table().to_pylist()
     covered = {o.target for o in orders if o.kind in FOLLOWED}
     bank_of: dict[str, str] = {}
