@@ -9,22 +9,32 @@ reaches 90,000 people graded and dispatched within 60 s.
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from sqlalchemy.orm import Session
 
 from fanzha.bench import Bar, result_line
+from fanzha.response.seed import seed_demo
 from fanzha.sim import SimConfig, simulate_city
+from fanzha.store.db import create_store_engine, upgrade
 from fanzha.warning.dispatch import dispatch
 from fanzha.warning.pipeline import city_evidence, train_models
 from fanzha.warning.risk import WarningGrade, contact_evidence, issue_warnings
+from fanzha.warning.store import save_dispatched
 
 
-def blitz_seconds(city: Path, model: object, reach: int = 90_000, seed: int = 0) -> tuple[float, int]:
-    """Time from 'these blitz numbers are confirmed' to every recipient graded and dispatched."""
+def blitz_seconds(city: Path, model: object, store_dir: Path, reach: int = 90_000,
+                  seed: int = 0) -> tuple[float, int]:
+    """Time from 'these blitz numbers are confirmed' to every recipient graded and on a station's board.
+
+    Dispatched means stored: the warnings are written (one open per person) to a fresh
+    SQLite operations store whose police units are the city's stations, and committed.
+    """
     register = pl.read_parquet(city / "subscribers.parquet").filter(pl.col("district").is_not_null())
     rng = np.random.default_rng(seed)
     who = register["number"].to_numpy()[rng.choice(register.height, size=min(reach, register.height), replace=False)]
@@ -39,11 +49,21 @@ def blitz_seconds(city: Path, model: object, reach: int = 90_000, seed: int = 0)
     flagged = pl.DataFrame({"number": senders, "flagged_at": [t0 + 2 * 3_600_000] * len(senders)})
     empty_visits = pl.DataFrame(schema={"number": pl.String, "time": pl.Int64, "domain": pl.String})
     empty_domains = pl.DataFrame(schema={"domain": pl.String, "flagged_at": pl.Int64})
-    start = time.perf_counter()
-    rows = contact_evidence(events, empty_visits, flagged, empty_domains, register.select("number", "age_band"))
-    warnings = issue_warnings(rows, model)  # type: ignore[arg-type]
-    routed = dispatch(warnings, register.select("number", "district", "police_station"))
-    return time.perf_counter() - start, routed.height
+    url = f"sqlite:///{store_dir / 'blitz.sqlite3'}"
+    upgrade(url)
+    engine = create_store_engine(url)
+    with Session(engine) as session:
+        seed_demo(session, password=secrets.token_urlsafe(12))
+        session.commit()
+        start = time.perf_counter()
+        rows = contact_evidence(events, empty_visits, flagged, empty_domains, register.select("number", "age_band"))
+        warnings = issue_warnings(rows, model)  # type: ignore[arg-type]
+        routed = dispatch(warnings, register.select("number", "district", "police_station"))
+        saved = save_dispatched(session, routed, getattr(model, "version", "risk"))
+        session.commit()
+        elapsed = time.perf_counter() - start
+    engine.dispose()
+    return elapsed, saved.created
 
 
 def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] = (101, 151, 202)) -> dict[str, object]:
@@ -70,7 +90,7 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
         before = j.filter(pl.col("warned_at") < pl.col("paid"))
         high = warnings.filter(pl.col("grade") >= int(WarningGrade.HIGH))
         high_true = high.filter(pl.col("person").is_in(victims["person"].implode())).height
-        blitz_s, blitz_n = blitz_seconds(test, risk)
+        blitz_s, blitz_n = blitz_seconds(test, risk, root)
     warned_share = before.height / max(victims.height, 1)
     precision = high_true / max(high.height, 1)
     lead_values = ((before["paid"] - before["warned_at"]) / 60_000).to_numpy()
