@@ -178,6 +178,7 @@ _M: dict[str, tuple[str, str]] = {
     "metric.stops_executed": ("执行止付", "Stop-payments executed"),
     "metric.stopped": ("止付金额", "Amount stopped"),
     "metric.frozen": ("冻结金额", "Amount frozen"),
+    "metric.returned": ("返还金额", "Amount returned"),
     "metric.numbers_blocked": ("封停号码", "Numbers blocked"),
     "metric.numbers_blacklisted": ("新增黑名单", "Numbers blacklisted"),
     "metric.warnings": ("预警与反馈率", "Warnings and feedback rate"),

@@ -31,6 +31,7 @@ from fanzha.response.clocks import GOLDEN_WINDOW
 from fanzha.store.models import (
     Case,
     CaseTransfer,
+    FundReturn,
     ListDecision,
     ListKind,
     NumberListEntry,
@@ -165,6 +166,7 @@ def _metric_values(session: Session, w: Window) -> dict[str, int]:
             session,
             select(func.sum(Order.amount_held_cents)).where(Order.kind == freeze, executed, _in(Order.executed_at, w)),
         ),
+        "returned": _scalar(session, select(func.sum(FundReturn.cents)).where(_in(FundReturn.created_at, w))),
         "numbers_blocked": _scalar(
             session, select(func.count(Order.id)).where(Order.kind == block, executed, _in(Order.executed_at, w))
         ),
@@ -179,9 +181,9 @@ def _metric_values(session: Session, w: Window) -> dict[str, int]:
     }
 
 
-MONEY_METRICS = frozenset({"loss", "stopped", "frozen"})
-METRIC_ORDER = ("cases", "loss", "stops_issued", "stops_executed", "stopped", "frozen", "numbers_blocked",
-                "numbers_blacklisted")
+MONEY_METRICS = frozenset({"loss", "stopped", "frozen", "returned"})
+METRIC_ORDER = ("cases", "loss", "stops_issued", "stops_executed", "stopped", "frozen", "returned",
+                "numbers_blocked", "numbers_blacklisted")
 
 
 def metrics(session: Session, period: Period, now: datetime, tz: ZoneInfo) -> list[Metric]:

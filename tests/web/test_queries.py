@@ -13,6 +13,7 @@ from fanzha.store.db import session_factory, session_scope
 from fanzha.store.models import (
     Case,
     CaseTransfer,
+    FundReturn,
     Order,
     OrderKind,
     OrderStatus,
@@ -111,6 +112,20 @@ def test_metrics_trend_time_to_stop_and_areas(session: Session) -> None:
     assert figures["stops_executed"].value == 2 and figures["stops_executed"].previous == 1
     assert figures["stopped"].value == 100_00
     assert figures["frozen"].value == 0 and figures["frozen"].mom is None
+    assert figures["returned"].value == 0 and figures["returned"].money
+
+    # money returned (资金返还) counts on the day the return was decided
+    freeze = Order(kind=OrderKind.FREEZE, case_id=today_a.id, organisation_id=bank.id, target="acc-1",
+                   status=OrderStatus.EXECUTED, executed_at=t, amount_held_cents=80_00, created_at=t)
+    session.add(freeze)
+    session.flush()
+    for case, cents, at in ((today_a, 60_00, NOW - timedelta(hours=1)), (today_b, 20_00, NOW - timedelta(hours=1)),
+                            (yesterday, 5_00, NOW - timedelta(days=1, hours=1))):
+        session.add(FundReturn(case_id=case.id, freeze_order_id=freeze.id, account="acc-1", institution="ICBC",
+                               cents=cents, basis="pro_rata", share=0.5, batch=f"b-{case.id}", created_at=at))
+    session.flush()
+    returned = {m.key: m for m in queries.metrics(session, Period.DAY, NOW, TZ)}["returned"]
+    assert (returned.value, returned.previous) == (80_00, 5_00)
 
     assert queries.open_orders(session) == {"pending": 1, "acknowledged": 0, "escalated": 0}
 
