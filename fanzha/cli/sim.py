@@ -119,7 +119,9 @@ def _print_outcome(console: Any, outcome: Any, db: Path) -> None:
         t.add_column(col, justify="right" if col else "left")
     loss = outcome.reported_loss_cents / 100
     t.add_row("victims' money reported", f"{loss:,.0f}", f"{loss:,.0f}")
-    t.add_row("stopped (止付) and frozen (冻结)", "0", f"{outcome.stopped_cents / 100:,.0f}")
+    t.add_row("stopped (止付)", "0", f"{outcome.stopped_cents / 100:,.0f}")
+    t.add_row("of it frozen (冻结)", "0", f"{outcome.frozen_cents / 100:,.0f}")
+    t.add_row("returned to victims (返还)", "0", f"{outcome.returned_cents / 100:,.0f}")
     t.add_row("lost", f"{loss:,.0f}", f"{max(outcome.lost_cents, 0) / 100:,.0f}")
     console.print(t)
     mins = sorted(outcome.minutes_to_first_stop)

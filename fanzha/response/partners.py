@@ -7,6 +7,10 @@ to then from the city's ledger — which the money-following loop turns into the
 level's orders. Everything runs on the city's event clock through the real service
 functions and the real operations store, so the figures are what the center would have
 done. Without the center the victims' money is lost; with it, what was stopped is not.
+
+After a stop-payment with money, the center turns it into a freeze (止付转冻结) half an
+hour later and the bank executes that after its delay; when the replay ends the center
+returns the frozen money (资金返还) case by case, as the trace attributes it.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanzha.response.following import open_followed_orders
+from fanzha.response.returns import freeze_stopped, return_frozen_money
 from fanzha.response.schemas import ExecuteIn, ReportCreate, StatementRowIn
 from fanzha.response.seed import seed_demo
 from fanzha.response.service import actor_of, execute, submit_report
-from fanzha.store.models import Order, Organisation, User
+from fanzha.store.models import Order, OrderKind, Organisation, User
+
+FREEZE_AFTER_MIN = 30  # the center converts a stop-payment well inside its 48 hours
 
 
 def _dt(ms: int) -> datetime:
@@ -40,6 +47,8 @@ class CenterOutcome:
     reports: int = 0
     reported_loss_cents: int = 0
     stopped_cents: int = 0
+    frozen_cents: int = 0
+    returned_cents: int = 0
     orders: dict[str, int] = field(default_factory=dict)
     max_level: int = 0
     minutes_to_first_stop: list[float] = field(default_factory=list)
@@ -115,6 +124,7 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
     session.commit()
     users = {u.organisation.code: u for u in session.scalars(select(User)) if u.username.startswith("desk-")}
     intake = actor_of(session.scalars(select(User).where(User.username == "intake")).one())
+    commander = actor_of(session.scalars(select(User).where(User.username == "commander")).one())
     ledger = SimulatedLedger(city)
     outcome = CenterOutcome(passwords=added.passwords)
     queue: list[tuple[int, int, str, object]] = []  # (time ms, seq, kind, payload)
@@ -154,12 +164,25 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
             first_stop[case.id] = (at, 0)
             session.commit()
             schedule_desks(case.id, at)
+        elif kind == "freeze":
+            stop = session.get(Order, payload)
+            assert stop is not None and stop.case_id is not None
+            freeze_stopped(session, commander, stop.id, now=now)
+            session.commit()
+            schedule_desks(stop.case_id, at)
         else:
             order = session.get(Order, payload)
             assert order is not None
             org = session.get(Organisation, order.organisation_id)
             user = users.get(org.code) if org is not None else None
             if user is None:  # addressed to the center's own desk (bank unknown): not simulated
+                continue
+            if order.kind == OrderKind.FREEZE and order.parent_order_id is not None:
+                # the bank freezes what its own stop-payment holds
+                execute(session, actor_of(user), order.id, ExecuteIn(amount_stopped_cents=order.amount_cents or 0),
+                        now=now)
+                outcome.frozen_cents += order.amount_cents or 0
+                session.commit()
                 continue
             # once an account is stopped its money stays put: later orders on it find nothing new,
             # and its statement ends where the first stop caught it
@@ -170,6 +193,9 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
             execute(session, actor_of(user), order.id,
                     ExecuteIn(amount_stopped_cents=held, account_holder="(simulated)", statement_rows=rows), now=now)
             outcome.stopped_cents += held
+            if held and order.kind == OrderKind.STOP_PAYMENT:
+                heapq.heappush(queue, (at + FREEZE_AFTER_MIN * 60_000, seq, "freeze", order.id))
+                seq += 1
             case_id = order.case_id
             assert case_id is not None
             reported_at, seen = first_stop[case_id]
@@ -178,6 +204,14 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
                 outcome.minutes_to_first_stop.append((at - reported_at) / 60_000)
             session.commit()  # executing with statement rows already followed the money (loop.py)
             schedule_desks(case_id, at)
+    returned: set[int] = set()
+    for case_id in sorted(first_stop):
+        if case_id in returned:
+            continue
+        plan = return_frozen_money(session, commander, case_id)
+        returned.update(plan.cases)
+        outcome.returned_cents += plan.returned_cents
+        session.commit()
     for o in session.scalars(select(Order)):
         outcome.orders[str(o.kind)] = outcome.orders.get(str(o.kind), 0) + 1
         outcome.max_level = max(outcome.max_level, o.level)
