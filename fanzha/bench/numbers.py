@@ -54,8 +54,8 @@ def cross_validate(
     per_fold = []
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for tr, te in skf.split(rows, y[rows]):
-        boosters, platt, threshold, _ = byod.fit(static, len(table.names), g, y, rows[tr], cfg)
-        model = byod.ByodModel(boosters=boosters, platt=platt, threshold=threshold, input_features=table.names,
+        committee, platt, threshold, _ = byod.fit(static, len(table.names), g, y, rows[tr], cfg)
+        model = byod.ByodModel(committee=committee, platt=platt, threshold=threshold, input_features=table.names,
                                design_features=names, uses_graph=g is not None, known_labels={}, meta={})
         # Only the training folds' labels are visible when scoring the held-out fold.
         visible = byod.visible_labels(y, rows[tr]) if g is not None else None
@@ -84,7 +84,8 @@ def run(data: Path = DEFAULT_DATA, out: Path | None = None, folds: int = 5, seed
     full = cross_validate(table, graph, cfg, folds, seed)
     t_full = time.perf_counter() - t0
     t0 = time.perf_counter()
-    base = cross_validate(table, None, byod.TrainConfig(use_graph=False, seeds=(0,)), folds, seed)
+    plain = byod.TrainConfig(use_graph=False, seeds=(0,), extra_trees=False, linear=False)
+    base = cross_validate(table, None, plain, folds, seed)
     t_base = time.perf_counter() - t0
     print(_fmt("pipeline", full))
     print(_fmt("baseline", base))

@@ -37,8 +37,8 @@ from fanzha.numbers.graph_features import (
 )
 
 MODEL_FORMAT = "fanzha-numbers-byod"
-MODEL_FORMAT_VERSION = 1
-PIPELINE_VERSION = "byod-gbm-graph-1"
+MODEL_FORMAT_VERSION = 2
+PIPELINE_VERSION = "byod-committee-2"
 
 
 class ByodError(ValueError):
@@ -74,6 +74,12 @@ class TrainConfig:
     # With a graph, also average in boosters that read the carrier's features alone, so an
     # uninformative graph cannot make the model worse than the features-only one.
     blend_features_only: bool = True
+    # Also average in extremely randomised boosters and a linear model on the carrier's
+    # features: different kinds of model err on partly different rows.
+    extra_trees: bool = True
+    extra_trees_estimators: int = 800
+    linear: bool = True
+    linear_c: float = 0.3  # inverse L2 strength of the linear member
     n_jobs: int = 1  # LightGBM threads; 1 is fastest on a small table on a shared machine
     random_state: int = 0
 
@@ -203,28 +209,107 @@ def visible_labels(y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return v
 
 
-def _fit_boosters(
-    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seeds: Sequence[int], n_plain: int | None = None
-) -> list[Any]:
-    """One booster per seed on the whole design, plus (``n_plain``) one per seed on its
-    first ``n_plain`` columns, the carrier's own features."""
+def _normal_scores(x: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Each column mapped through its training quantiles to a standard-normal score; blank = 0
+    (the median), so a linear model sees rank-like, outlier-free inputs."""
+    from scipy.special import ndtri
+
+    k = quantiles.shape[0]
+    u = np.linspace(0.0, 1.0, k)
+    out = np.zeros(x.shape, dtype=np.float64)
+    for j in range(x.shape[1]):
+        col, q = x[:, j], quantiles[:, j]
+        ok = ~np.isnan(col)
+        if not ok.any() or np.isnan(q).any():
+            continue
+        # Mean of the left and right interpolation, so tied quantiles (discrete features) map to their middle.
+        lo = np.interp(col[ok], q, u)
+        hi = -np.interp(-col[ok], -q[::-1], -u[::-1])
+        out[ok, j] = ndtri(np.clip((lo + hi) / 2.0, 1e-3, 1.0 - 1e-3))
+    return out
+
+
+@dataclass
+class LinearMember:
+    """Logistic regression on normal scores of the carrier's features: a different kind of
+    model from the trees, whose errors partly differ, so averaging it in helps."""
+
+    quantiles: np.ndarray  # (k, d) training quantiles per feature
+    coef: np.ndarray  # (d,)
+    intercept: float
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, c: float, n_quantiles: int = 200) -> LinearMember:
+        import warnings
+
+        from sklearn.linear_model import LogisticRegression
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-blank columns: NaN quantiles, skipped
+            q = np.nanquantile(x, np.linspace(0.0, 1.0, n_quantiles), axis=0)
+        q[:, np.isnan(q).any(axis=0)] = np.nan
+        lr = LogisticRegression(C=c, max_iter=3000).fit(_normal_scores(x, q), y.astype(int))
+        return cls(quantiles=q, coef=lr.coef_[0].astype(np.float64), intercept=float(lr.intercept_[0]))
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(_normal_scores(x[:, : self.coef.size], self.quantiles) @ self.coef + self.intercept)
+
+    def to_json(self) -> dict[str, Any]:
+        q = [[None if np.isnan(v) else float(v) for v in row] for row in self.quantiles]
+        return {"quantiles": q, "coef": self.coef.tolist(), "intercept": self.intercept}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> LinearMember:
+        q = np.array([[np.nan if v is None else v for v in row] for row in d["quantiles"]], dtype=np.float64)
+        return cls(quantiles=q, coef=np.asarray(d["coef"], dtype=np.float64), intercept=float(d["intercept"]))
+
+
+@dataclass
+class Committee:
+    """Boosters grouped by family plus an optional linear member; the score is the mean of the
+    families' mean margins, so three seeds of one family do not outvote another family."""
+
+    boosters: list[Any]
+    families: list[str]  # one per booster: "graph", "plain" or "extra"
+    linear: LinearMember | None = None
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """Averaged margin (log-odds), the quantity that is calibrated; each member reads the
+        leading columns it was trained on."""
+        by_family: dict[str, list[np.ndarray]] = {}
+        for b, fam in zip(self.boosters, self.families, strict=True):
+            by_family.setdefault(fam, []).append(b.predict(x[:, : b.num_feature()], raw_score=True))
+        parts = [np.mean(v, axis=0) for v in by_family.values()]
+        if self.linear is not None:
+            parts.append(self.linear.raw(x))
+        return np.asarray(np.mean(parts, axis=0))
+
+
+def _fit_committee(
+    x: np.ndarray, y: np.ndarray, cfg: TrainConfig, seeds: Sequence[int], n_input: int, graph: bool
+) -> Committee:
+    """Per seed: a booster on the whole design ("graph", only with a graph), one on the
+    carrier's own ``n_input`` features ("plain"; with a graph only if ``blend_features_only``)
+    and an extremely randomised one on them ("extra"); plus the linear member."""
     import lightgbm as lgb
 
-    widths = [x.shape[1]] + ([n_plain] if n_plain and n_plain < x.shape[1] else [])
-    boosters = []
-    for width in widths:
+    specs: list[tuple[str, int, int, dict[str, Any]]] = []
+    if graph:
+        specs.append(("graph", x.shape[1], cfg.n_estimators, {}))
+    if not graph or cfg.blend_features_only:
+        specs.append(("plain", n_input, cfg.n_estimators, {}))
+    if cfg.extra_trees:
+        specs.append(("extra", n_input, cfg.extra_trees_estimators, {"extra_trees": True}))
+    boosters, families = [], []
+    for fam, width, rounds, extra in specs:
         for s in seeds:
-            clf = lgb.LGBMClassifier(n_estimators=cfg.n_estimators, random_state=s, n_jobs=cfg.n_jobs,
-                                     **cfg.params)
+            clf = lgb.LGBMClassifier(n_estimators=rounds, random_state=s, n_jobs=cfg.n_jobs,
+                                     **{**cfg.params, **extra})
             clf.fit(x[:, :width], y)
             boosters.append(clf.booster_)
-    return boosters
-
-
-def _raw_score(boosters: Sequence[Any], x: np.ndarray) -> np.ndarray:
-    """Averaged margin (log-odds), the quantity that is calibrated; each booster reads the
-    leading columns it was trained on."""
-    return np.mean([b.predict(x[:, : b.num_feature()], raw_score=True) for b in boosters], axis=0)
+            families.append(fam)
+    linear = LinearMember.fit(x[:, :n_input], y, cfg.linear_c) if cfg.linear else None
+    return Committee(boosters=boosters, families=families, linear=linear)
 
 
 def _stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
@@ -262,7 +347,7 @@ def macro_f1_threshold(prob: np.ndarray, y: np.ndarray) -> float:
 class ByodModel:
     """A trained pipeline: boosters, calibration, threshold and what it needs to score."""
 
-    boosters: list[Any]
+    committee: Committee
     platt: tuple[float, float]
     threshold: float
     input_features: list[str]
@@ -282,7 +367,7 @@ class ByodModel:
     def score_rows(self, static: np.ndarray, graph: ContactGraph | None, visible: np.ndarray | None) -> np.ndarray:
         """Calibrated fraud probability for every row of the (static) design."""
         x = _design(static, graph if self.uses_graph else None, visible)
-        return self.probability(_raw_score(self.boosters, x))
+        return self.probability(self.committee.raw(x))
 
 
 def fit(
@@ -292,15 +377,14 @@ def fit(
     y: np.ndarray,
     train_rows: np.ndarray,
     cfg: TrainConfig,
-) -> tuple[list[Any], tuple[float, float], float, dict[str, float]]:
-    """Fit boosters on ``train_rows``; calibrate and pick the threshold by inner CV on them.
+) -> tuple[Committee, tuple[float, float], float, dict[str, float]]:
+    """Fit the committee on ``train_rows``; calibrate and pick the threshold by inner CV on them.
 
     ``static`` starts with the carrier's ``n_input`` own features. ``y`` may hold labels
     for other rows too; only ``train_rows``' labels are ever read (label features
     included), so the caller's evaluation rows stay unseen.
     """
     graph = graph if cfg.use_graph else None
-    n_plain = n_input if (graph is not None and cfg.blend_features_only) else None
     train_rows = np.asarray(train_rows)
     y_tr = y[train_rows]
     inner_raw = np.zeros(train_rows.size)
@@ -308,19 +392,20 @@ def fit(
         fit_pos = np.setdiff1d(np.arange(train_rows.size), val_pos)
         vis = visible_labels(y, train_rows[fit_pos]) if graph is not None else None
         x = _design(static, graph, vis)
-        b = _fit_boosters(x[train_rows[fit_pos]], y_tr[fit_pos], cfg, cfg.seeds[: cfg.inner_seeds] or (k,), n_plain)
-        inner_raw[val_pos] = _raw_score(b, x[train_rows[val_pos]])
+        c = _fit_committee(x[train_rows[fit_pos]], y_tr[fit_pos], cfg, cfg.seeds[: cfg.inner_seeds] or (k,),
+                           n_input, graph is not None)
+        inner_raw[val_pos] = c.raw(x[train_rows[val_pos]])
     platt = _platt(inner_raw, y_tr)
     prob = _sigmoid(platt[0] * inner_raw + platt[1])
     threshold = macro_f1_threshold(prob, y_tr)
     vis = visible_labels(y, train_rows) if graph is not None else None
     x = _design(static, graph, vis)
-    boosters = _fit_boosters(x[train_rows], y_tr, cfg, cfg.seeds, n_plain)
+    committee = _fit_committee(x[train_rows], y_tr, cfg, cfg.seeds, n_input, graph is not None)
     from sklearn.metrics import f1_score, roc_auc_score
 
     inner = {"inner_cv_auc": float(roc_auc_score(y_tr, inner_raw)),
              "inner_cv_macro_f1": float(f1_score(y_tr, prob >= threshold, average="macro"))}
-    return boosters, platt, threshold, inner
+    return committee, platt, threshold, inner
 
 
 def train(
@@ -340,7 +425,7 @@ def train(
     design_names = names + (LABEL_FEATURES if use_graph else [])
     y = table.labels
     rows = np.flatnonzero(~np.isnan(y))
-    boosters, platt, threshold, inner = fit(static, len(table.names), graph, y, rows, cfg)
+    committee, platt, threshold, inner = fit(static, len(table.names), graph, y, rows, cfg)
     data_hash = hashlib.sha256((table.digest + _digest(graph_path)).encode()).hexdigest()
     meta = {
         "format": MODEL_FORMAT,
@@ -362,11 +447,15 @@ def train(
         "seeds": list(cfg.seeds),
         "aggregates": cfg.aggregates,
         "blend_features_only": cfg.blend_features_only,
+        "extra_trees": cfg.extra_trees,
+        "extra_trees_estimators": cfg.extra_trees_estimators,
+        "linear": cfg.linear,
+        "linear_c": cfg.linear_c,
         "inner_folds": cfg.inner_folds,
         **inner,
     }
     known = {str(i): int(v) for i, v in zip(table.ids[rows], y[rows], strict=True)}
-    return ByodModel(boosters=boosters, platt=platt, threshold=threshold, input_features=table.names,
+    return ByodModel(committee=committee, platt=platt, threshold=threshold, input_features=table.names,
                      design_features=design_names, uses_graph=use_graph, known_labels=known, meta=meta)
 
 
@@ -377,7 +466,9 @@ def save(model: ByodModel, path: Path) -> None:
         "input_features": model.input_features,
         "design_features": model.design_features,
         "known_labels": model.known_labels,
-        "boosters": [b.model_to_string() for b in model.boosters],
+        "boosters": [b.model_to_string() for b in model.committee.boosters],
+        "families": model.committee.families,
+        "linear": model.committee.linear.to_json() if model.committee.linear is not None else None,
     }
     data = json.dumps(doc).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -401,8 +492,13 @@ def load(path: Path) -> ByodModel:
     if meta.get("format_version") != MODEL_FORMAT_VERSION:
         raise ByodError(f"{path}: model format version {meta.get('format_version')} is not supported "
                         f"(this fanzha reads {MODEL_FORMAT_VERSION}); retrain it")
-    boosters = [lgb.Booster(model_str=s) for s in doc["boosters"]]
-    return ByodModel(boosters=boosters, platt=(float(meta["platt"][0]), float(meta["platt"][1])),
+    try:
+        boosters = [lgb.Booster(model_str=s) for s in doc["boosters"]]
+        linear = LinearMember.from_json(doc["linear"]) if doc.get("linear") else None
+        committee = Committee(boosters=boosters, families=[str(f) for f in doc["families"]], linear=linear)
+    except (lgb.basic.LightGBMError, KeyError, TypeError, ValueError) as exc:
+        raise ByodError(f"{path}: damaged model members: {exc}") from exc
+    return ByodModel(committee=committee, platt=(float(meta["platt"][0]), float(meta["platt"][1])),
                      threshold=float(meta["threshold"]), input_features=list(doc["input_features"]),
                      design_features=list(doc["design_features"]), uses_graph=bool(meta["graph"]),
                      known_labels={str(k): int(v) for k, v in doc["known_labels"].items()}, meta=meta)

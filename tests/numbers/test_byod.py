@@ -110,8 +110,8 @@ def test_held_out_labels_cannot_reach_their_fold(tmp_path: Path) -> None:
     cfg = byod.TrainConfig(seeds=(0,), n_estimators=60, inner_folds=3, n_jobs=1)
     scores = []
     for y in (t.labels, y2):
-        b, platt, thr, _ = byod.fit(static, len(t.names), g, y, train, cfg)
-        m = byod.ByodModel(b, platt, thr, t.names, names, True, {}, {})
+        c, platt, thr, _ = byod.fit(static, len(t.names), g, y, train, cfg)
+        m = byod.ByodModel(c, platt, thr, t.names, names, True, {}, {})
         scores.append(m.score_rows(static, g, byod.visible_labels(y, train))[held])
     assert np.allclose(scores[0], scores[1])
 
