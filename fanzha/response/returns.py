@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -81,6 +82,16 @@ def freeze_stopped(session: Session, actor: Actor, order_id: int, *, now: dateti
     audit(session, actor, "freeze_stopped", "order", freeze.id,
           details={"stop_order": stop.id, "account": stop.target, "amount_cents": stop.amount_held_cents})
     return int(freeze.id)
+
+
+def freezable_orders(session: Session, case_id: int) -> set[int]:
+    """The case's executed stop-payments holding money that no freeze of the case covers yet."""
+    frozen = set(session.scalars(select(Order.target).where(
+        Order.case_id == case_id, Order.kind == OrderKind.FREEZE, Order.status != OrderStatus.REJECTED)))
+    return {oid for oid, target in session.execute(select(Order.id, Order.target).where(
+        Order.case_id == case_id, Order.kind == OrderKind.STOP_PAYMENT,
+        Order.status.in_([OrderStatus.EXECUTED, OrderStatus.EXPIRED]), Order.amount_held_cents > 0)).tuples()
+        if target not in frozen}
 
 
 # --------------------------------------------------------------------------- returns
@@ -209,3 +220,43 @@ def case_returns(session: Session, actor: Actor, case_id: int) -> list[FundRetur
     lines = list(session.scalars(select(FundReturn).where(FundReturn.case_id == case_id).order_by(FundReturn.id)))
     audit(session, actor, "read_returns", "case", case_id, personal_data=True, details={"lines": len(lines)})
     return lines
+
+
+# --------------------------------------------------------------------------- API shapes
+
+
+class ReturnLinePublic(BaseModel):
+    """One victim's money back from one frozen account."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    case_id: int
+    freeze_order_id: int
+    account: str
+    institution: str
+    cents: int
+    basis: str
+    share: float
+
+
+class ReturnPlanPublic(BaseModel):
+    """A return decision (or its preview) for a group of linked cases."""
+
+    cases: list[int]
+    lines: list[ReturnLinePublic]
+    per_case_cents: dict[int, int]
+    frozen_cents: int
+    returned_cents: int
+    not_attributable: dict[str, int]
+    already_returned: list[int]
+
+    @classmethod
+    def of(cls, plan: ReturnPlan) -> ReturnPlanPublic:
+        return cls(cases=plan.cases, lines=[ReturnLinePublic.model_validate(ln) for ln in plan.lines],
+                   per_case_cents=plan.per_case(), frozen_cents=plan.frozen_cents,
+                   returned_cents=plan.returned_cents, not_attributable=plan.not_attributable,
+                   already_returned=plan.already_returned)
+
+
+class FreezePublic(BaseModel):
+    freeze_order_id: int

@@ -21,7 +21,7 @@ from starlette.datastructures import FormData
 from fanzha.contracts.phones import normalize_number
 from fanzha.contracts.vocab import AgeBand, Channel, Typology
 from fanzha.numbers import lists
-from fanzha.response import service
+from fanzha.response import returns, service
 from fanzha.response.service import (
     AUDIT_READERS,
     CASE_READERS,
@@ -296,13 +296,41 @@ def case_page(request: Request, user: User, case_id: int) -> Response:
         with writing(request) as session:  # reading a victim's data writes an audit row
             case = service.get_case(session, user.actor, case_id)
             trace = queries.money_trace(session, case_id)
+            lines = returns.case_returns(session, user.actor, case_id)
+            freezable = returns.freezable_orders(session, case_id) if user.role in returns.FREEZE_ROLES else set()
     except service.ServiceError as exc:
         raise _service_error(exc) from None
     events = queries.timeline([(t.time, t.amount_cents, t.to_account) for t in case.transfers], case.reported_at,
                               case.orders)
     t = render_t(request)
     return render(request, user, "case.html", case=case, trace=trace, events=events,
-                  sankey=trace.echarts(t("trace.victim")), levels=trace.by_level())
+                  sankey=trace.echarts(t("trace.victim")), levels=trace.by_level(), returns=lines,
+                  freezable=freezable, can_freeze=user.role in returns.FREEZE_ROLES,
+                  can_return=user.role in returns.RETURN_ROLES)
+
+
+@router.post("/cases/{case_id}/orders/{order_id}/freeze")
+def case_freeze(request: Request, user: User, form: Form, case_id: int, order_id: int) -> Response:
+    """止付转冻结 from the case page."""
+    require_role(user, returns.FREEZE_ROLES)
+    try:
+        with writing(request) as session:
+            returns.freeze_stopped(session, user.actor, order_id)
+    except service.ServiceError as exc:
+        raise _service_error(exc) from None
+    return _redirect(request, f"/cases/{case_id}", user)
+
+
+@router.post("/cases/{case_id}/returns")
+def case_return_funds(request: Request, user: User, form: Form, case_id: int) -> Response:
+    """资金返还 for the case and the cases whose money met it."""
+    require_role(user, returns.RETURN_ROLES)
+    try:
+        with writing(request) as session:
+            returns.return_frozen_money(session, user.actor, case_id)
+    except service.ServiceError as exc:
+        raise _service_error(exc) from None
+    return _redirect(request, f"/cases/{case_id}", user)
 
 
 def render_t(request: Request) -> Any:

@@ -218,3 +218,34 @@ def test_a_deactivated_user_is_signed_out_at_once(console_app: FastAPI) -> None:
         found = session.query(User).filter_by(username=name).one()
         found.active = False
     assert c.get("/audit", follow_redirects=False).status_code == 303
+
+
+def test_case_page_freezes_the_stopped_money_and_returns_it(console_app: FastAPI) -> None:
+    case = _report(console_app, "ICBC")
+    stop = next(o for o in case["orders"] if o["kind"] == "stop_payment")
+    icbc = _login(console_app, "desk-icbc")
+    token = csrf_of(icbc.get("/desk").text)
+    r = icbc.post(f"/desk/orders/{stop['id']}/execute", data={"csrf_token": token, "amount_stopped": "100"})
+    assert r.status_code in (200, 303), r.text
+    commander = _login(console_app, "commander")
+    page = commander.get(f"/cases/{case['id']}").text
+    assert f'data-testid="freeze-{stop["id"]}"' in page and 'data-testid="returns-table"' not in page
+    r = commander.post(f"/cases/{case['id']}/orders/{stop['id']}/freeze", data={"csrf_token": csrf_of(page)},
+                       follow_redirects=False)
+    assert r.status_code == 303
+    page = commander.get(f"/cases/{case['id']}").text
+    assert f'data-testid="freeze-{stop["id"]}"' not in page  # frozen once, the button is gone
+    freeze_id = int(re.findall(r'data-order-id="(\d+)"', page)[-1])
+    assert freeze_id != stop["id"]
+    r = icbc.post(f"/desk/orders/{freeze_id}/execute", data={"csrf_token": token, "amount_stopped": "100"})
+    assert r.status_code in (200, 303), r.text
+    # a station officer reads cases but may not hand money back
+    station = _login(console_app, "station")
+    denied = station.post(f"/cases/{case['id']}/returns", data={"csrf_token": csrf_of(station.get("/station").text)})
+    assert denied.status_code == 403
+    r = commander.post(f"/cases/{case['id']}/returns", data={"csrf_token": csrf_of(page)}, follow_redirects=False)
+    assert r.status_code == 303
+    page = commander.get(f"/cases/{case['id']}").text
+    assert 'data-testid="returns-table"' in page and "100.00" in page
+    dash = commander.get("/dashboard").text
+    assert re.search(r'data-testid="metric-returned">[^<]*100', dash), "dashboard shows the returned money"
