@@ -7,6 +7,7 @@ scale). Both return Arrow tables conformed to the query's schema and row order.
 
 from fanzha.analytics.duckdb_engine import DuckDBEngine
 from fanzha.analytics.engine import AnalyticsError, Engine, EngineUnavailable, TableSource, parquet_files
+from fanzha.analytics.layout import derived_parts, e164_to_int64, int64_to_e164
 from fanzha.analytics.query import Query, QueryError, conform
 from fanzha.analytics.spark_engine import SparkEngine, java_available, local_spark_session
 
@@ -20,6 +21,9 @@ __all__ = [
     "SparkEngine",
     "TableSource",
     "conform",
+    "derived_parts",
+    "e164_to_int64",
+    "int64_to_e164",
     "java_available",
     "local_spark_session",
     "make_engine",

@@ -33,7 +33,7 @@ import phonenumbers
 import polars as pl
 import pyarrow as pa
 
-from fanzha.analytics import Engine, Query, TableSource
+from fanzha.analytics import Engine, Query, TableSource, derived_parts, e164_to_int64
 from fanzha.contracts.schemas import ACCOUNTS, CALLS, SMS, TRANSFERS, TS, URL_VISITS
 from fanzha.settings import get_settings
 
@@ -73,34 +73,34 @@ CONTACTS = pa.schema(
 
 _SQL = """
 WITH
-fn AS (SELECT DISTINCT number FROM el_numbers WHERE number IS NOT NULL),
+fn AS (SELECT DISTINCT number, n FROM el_numbers WHERE number IS NOT NULL),
 fa AS (SELECT DISTINCT account_id FROM el_accounts WHERE account_id IS NOT NULL),
 fd AS (SELECT DISTINCT domain FROM el_domains WHERE domain IS NOT NULL),
 call_hit AS (
     SELECT caller, callee, start, duration_s
     FROM calls
     WHERE start >= $since AND start < $until
-      AND (caller IN (SELECT number FROM fn) OR callee IN (SELECT number FROM fn))
+      AND (caller IN (SELECT n FROM fn) OR callee IN (SELECT n FROM fn))
 ),
 call_ev AS (
-    SELECT h.*, f1.number IS NOT NULL AS inbound
+    SELECT h.*, f1.n IS NOT NULL AS inbound, COALESCE(f1.number, f2.number) AS element
     FROM call_hit AS h
-    LEFT JOIN fn AS f1 ON f1.number = h.caller
-    LEFT JOIN fn AS f2 ON f2.number = h.callee
-    WHERE (f1.number IS NULL) <> (f2.number IS NULL)
+    LEFT JOIN fn AS f1 ON f1.n = h.caller
+    LEFT JOIN fn AS f2 ON f2.n = h.callee
+    WHERE (f1.n IS NULL) <> (f2.n IS NULL)
 ),
 sms_hit AS (
     SELECT sender, recipient, time
     FROM sms
     WHERE time >= $since AND time < $until
-      AND (sender IN (SELECT number FROM fn) OR recipient IN (SELECT number FROM fn))
+      AND (sender IN (SELECT n FROM fn) OR recipient IN (SELECT n FROM fn))
 ),
 sms_ev AS (
-    SELECT h.*, f1.number IS NOT NULL AS inbound
+    SELECT h.*, f1.n IS NOT NULL AS inbound, COALESCE(f1.number, f2.number) AS element
     FROM sms_hit AS h
-    LEFT JOIN fn AS f1 ON f1.number = h.sender
-    LEFT JOIN fn AS f2 ON f2.number = h.recipient
-    WHERE (f1.number IS NULL) <> (f2.number IS NULL)
+    LEFT JOIN fn AS f1 ON f1.n = h.sender
+    LEFT JOIN fn AS f2 ON f2.n = h.recipient
+    WHERE (f1.n IS NULL) <> (f2.n IS NULL)
 ),
 transfer_hit AS (
     SELECT from_account, to_account, time, amount_cents
@@ -116,13 +116,12 @@ payer AS (
     GROUP BY account_id
 ),
 evidence AS (
-    SELECT CASE WHEN inbound THEN callee ELSE caller END AS person, 'call' AS channel, inbound,
-           CASE WHEN inbound THEN caller ELSE callee END AS element,
-           start AS t, duration_s, CAST(NULL AS BIGINT) AS amount_cents
+    SELECT '+' || CAST(CASE WHEN inbound THEN callee ELSE caller END AS VARCHAR) AS person, 'call' AS channel,
+           inbound, element, start AS t, duration_s, CAST(NULL AS BIGINT) AS amount_cents
     FROM call_ev
     UNION ALL
-    SELECT CASE WHEN inbound THEN recipient ELSE sender END, 'sms', inbound,
-           CASE WHEN inbound THEN sender ELSE recipient END, time, NULL, NULL
+    SELECT '+' || CAST(CASE WHEN inbound THEN recipient ELSE sender END AS VARCHAR), 'sms', inbound,
+           element, time, NULL, NULL
     FROM sms_ev
     UNION ALL
     SELECT p.holder_number, 'transfer', FALSE, h.to_account, h.time, NULL, h.amount_cents
@@ -251,7 +250,9 @@ class CaseElements:
     def tables(self) -> dict[str, pa.Table]:
         """The element lists as the one-column tables the query joins against."""
         return {
-            "el_numbers": pa.table({"number": pa.array(self.numbers, pa.string())}),
+            "el_numbers": pa.table(
+                {"number": pa.array(self.numbers, pa.string()), "n": e164_to_int64(pa.array(self.numbers, pa.string()))}
+            ),
             "el_accounts": pa.table({"account_id": pa.array(self.accounts, pa.string())}),
             "el_domains": pa.table({"domain": pa.array(self.domains, pa.string())}),
         }
@@ -286,6 +287,47 @@ def city_tables(folder: Path | str) -> dict[str, Path]:
     return found
 
 
+LOOKUP_LAYOUT = "lookup-v1"
+"""Name (and version) of the number-keyed layout the lookup scans instead of the contract calls/SMS."""
+_NUMBER_KEYED: dict[str, tuple[list[str], tuple[str, ...]]] = {
+    "calls": (["caller", "callee", "start", "duration_s"], ("caller", "callee")),
+    "sms": (["sender", "recipient", "time"], ("sender", "recipient")),
+}
+
+
+def _number_keyed(name: str, table: pa.Table) -> pa.Table:
+    """The lookup's columns of a contract calls/SMS table, numbers as E.164 digits (BIGINT)."""
+    columns, numbers = _NUMBER_KEYED[name]
+    table = table.select(columns)
+    for col in numbers:
+        i = table.schema.get_field_index(col)
+        table = table.set_column(i, pa.field(col, pa.int64()), e164_to_int64(table.column(i), f"{name}.{col}"))
+    return table
+
+
+def _layout(name: str, source: TableSource) -> TableSource:
+    if name not in _NUMBER_KEYED:
+        return source
+    if isinstance(source, pa.Table):
+        return _number_keyed(name, source)
+    return derived_parts(source, LOOKUP_LAYOUT, _NUMBER_KEYED[name][0], lambda t: _number_keyed(name, t))
+
+
+def prepare_lookup(tables: Mapping[str, TableSource]) -> dict[str, Path]:
+    """Derive (or refresh) the number-keyed layout of the calls/SMS Parquet sources now, e.g. right after an import.
+
+    :func:`reverse_lookup` does the same for parts it finds missing or changed, so this
+    only moves that one-off conversion out of the first lookup. Returns the layout folders.
+    """
+    out: dict[str, Path] = {}
+    for name, source in tables.items():
+        if name in _NUMBER_KEYED and not isinstance(source, pa.Table):
+            layout = _layout(name, source)
+            assert isinstance(layout, Path)
+            out[name] = layout
+    return out
+
+
 def _window(since: datetime, until: datetime) -> None:
     for label, t in (("since", since), ("until", until)):
         if not isinstance(t, datetime):
@@ -315,15 +357,13 @@ def reverse_lookup(
     notes: list[str] = []
     if elements.apps:
         notes.append(APPS_NOTE)
-    bound: dict[str, TableSource] = {}
-    for name, schema in DATA_TABLES.items():
-        if name in tables:
-            bound[name] = tables[name]
-        else:
-            bound[name] = schema.empty_table()
-            notes.append(f"{name}: no table given, searched as empty")
+    notes += [f"{name}: no table given, searched as empty" for name in DATA_TABLES if name not in tables]
     if elements.empty:
         return LookupResult(CONTACTS.empty_table(), tuple(notes))
+    bound: dict[str, TableSource] = {
+        name: _layout(name, tables[name] if name in tables else schema.empty_table())
+        for name, schema in DATA_TABLES.items()
+    }
     bound.update(elements.tables())
     contacts = engine.run(REVERSE_LOOKUP, bound, {"since": since, "until": until})
     return LookupResult(contacts, tuple(notes))
