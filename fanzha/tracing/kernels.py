@@ -28,8 +28,6 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import types
-from numba.typed import Dict
 
 FIFO, LIFO, PROPORTIONAL, POISON = 0, 1, 2, 3
 POLICIES = {"fifo": FIFO, "lifo": LIFO, "proportional": PROPORTIONAL, "haircut": PROPORTIONAL, "poison": POISON}
@@ -48,7 +46,7 @@ def _less(t1: int, r1: int, t2: int, r2: int) -> bool:
     return t1 < t2 or (t1 == t2 and r1 < r2)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _arrival(e: int, time: np.ndarray, row: np.ndarray, chan: np.ndarray, tp_pos: np.ndarray,
              tp_time: np.ndarray, tp_row: np.ndarray) -> tuple[int, int]:
     """Arrival key of a movement at its receiver (a joined third-party hop lands later)."""
@@ -59,31 +57,9 @@ def _arrival(e: int, time: np.ndarray, row: np.ndarray, chan: np.ndarray, tp_pos
     return time[e], np.int64(row[e])  # type: ignore[return-value]
 
 
-@numba.njit(cache=True)
-def _gi(a: np.ndarray, n: int) -> np.ndarray:
-    """Room for ``n`` int64 items (amortised doubling)."""
-    if n <= a.size:
-        return a
-    b = np.empty(max(2 * a.size, n), np.int64)
-    b[: a.size] = a
-    return b
-
-
-@numba.njit(cache=True)
-def _gf(a: np.ndarray, n: int) -> np.ndarray:
-    if n <= a.size:
-        return a
-    b = np.empty(max(2 * a.size, n), np.float64)
-    b[: a.size] = a
-    return b
-
-
-@numba.njit(cache=True)
-def _heap_push(ht: np.ndarray, hr: np.ndarray, he: np.ndarray, n: int, t: int, r: int, e: int) -> tuple[
-        np.ndarray, np.ndarray, np.ndarray, int]:
-    ht = _gi(ht, n + 1)
-    hr = _gi(hr, n + 1)
-    he = _gi(he, n + 1)
+@numba.njit(cache=True, inline="always")
+def _heap_push(ht: np.ndarray, hr: np.ndarray, he: np.ndarray, n: int, t: int, r: int, e: int) -> None:
+    """Sift item ``n`` up; the caller has made room (no array is returned: refcounting costs per call)."""
     i = n
     ht[i], hr[i], he[i] = t, r, e
     while i > 0:
@@ -95,10 +71,9 @@ def _heap_push(ht: np.ndarray, hr: np.ndarray, he: np.ndarray, n: int, t: int, r
             i = p
         else:
             break
-    return ht, hr, he, n + 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _heap_pop(ht: np.ndarray, hr: np.ndarray, he: np.ndarray, n: int) -> tuple[int, int]:
     top = he[0]
     n -= 1
@@ -122,7 +97,7 @@ def _heap_pop(ht: np.ndarray, hr: np.ndarray, he: np.ndarray, n: int) -> tuple[i
     return top, n
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _hget(keys: np.ndarray, vals: np.ndarray, k: int) -> int:
     """Value of key ``k`` in an open-addressing table (-1 = absent)."""
     m = keys.size - 1
@@ -135,28 +110,22 @@ def _hget(keys: np.ndarray, vals: np.ndarray, k: int) -> int:
         i = (i + 1) & m
 
 
-@numba.njit(cache=True)
-def _hput(keys: np.ndarray, vals: np.ndarray, n: int, k: int, v: int) -> tuple[np.ndarray, np.ndarray]:
-    """Insert (k, v), doubling the table when half full; ``n`` = entries before insertion."""
-    if 2 * (n + 1) > keys.size:
-        nk = np.full(keys.size * 2, -1, np.int64)
-        nv = np.empty(keys.size * 2, np.int64)
-        m2 = nk.size - 1
-        for j in range(keys.size):
-            if keys[j] != -1:
-                i = (keys[j] * 0x9E3779B97F4A7C15) & m2
-                while nk[i] != -1:
-                    i = (i + 1) & m2
-                nk[i] = keys[j]
-                nv[i] = vals[j]
-        keys, vals = nk, nv
+@numba.njit(cache=True, inline="always")
+def _hset(keys: np.ndarray, vals: np.ndarray, k: int, v: int) -> int:
+    """Insert or overwrite (k, v) and return its slot; the caller keeps the table at most half full."""
     m = keys.size - 1
     i = (k * 0x9E3779B97F4A7C15) & m
     while keys[i] != -1 and keys[i] != k:
         i = (i + 1) & m
     keys[i] = k
     vals[i] = v
-    return keys, vals
+    return i
+
+
+# Capacity classes of the kernel's workspace (see :func:`run`).
+C_EDGES, C_OUT, C_PIECES, C_ACCTS, C_INFLOWS, C_EVENTS, C_CACHED, C_SCRATCH = range(8)
+N_CAPS = 8
+_caps = np.array([1024, 4096, 8192, 2048, 8192, 16384, 16384, 1024], np.int64)  # grown as traces need
 
 
 @numba.njit(cache=True)
@@ -165,71 +134,89 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
               tp_row: np.ndarray, acct_flags: np.ndarray,
               policy: int, max_levels: int, horizon: int, min_amount: float, k0_t: int, k0_r: int,
               init_edge: np.ndarray, init_taint: np.ndarray, init_level: np.ndarray, init_victim: np.ndarray,
+              cap: np.ndarray, need: np.ndarray,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                          np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Follow tainted movements; ``init_*`` sorted by victim. Movements leaving before ``(k0_t, k0_r)``
     are taken as final (incremental tracing): pieces into them are explained but not added.
+
+    The workspace has fixed capacities ``cap`` (one per class ``C_*``) and is never grown here:
+    reassigning arrays inside the loop costs an atomic reference count per use, which was half
+    of a trace's time. When a class is too small the kernel stops, writes the size it needs to
+    ``need`` and returns ``loads = -1``; :func:`run` retries with room.
     """
-    # Per-account cache shared by all victims (pooled growable arrays, slot = loaded account).
-    sk = np.full(1024, -1, np.int64)
-    sv = np.empty(1024, np.int64)
+    z = np.zeros(0, np.int64)
+    zf = np.zeros(0, np.float64)
+    ce, co, cp, cs, ci, cv, cc, cd = cap[0], cap[1], cap[2], cap[3], cap[4], cap[5], cap[6], cap[7]
+    # Per-account cache shared by all victims (slot = loaded account).
+    hs = 1
+    while hs < 2 * cs:
+        hs *= 2
+    sk = np.full(hs, -1, np.int64)
+    sv = np.empty(hs, np.int64)
     ns = 0
-    s_in0 = np.empty(64, np.int64)
-    s_nin = np.empty(64, np.int64)
-    s_ev0 = np.empty(64, np.int64)
-    s_nev = np.empty(64, np.int64)
-    s_pc0 = np.empty(64, np.int64)
-    s_bal = np.empty(64, np.float64)
+    s_in0 = np.empty(cs, np.int64)
+    s_nin = np.empty(cs, np.int64)
+    s_ev0 = np.empty(cs, np.int64)
+    s_nev = np.empty(cs, np.int64)
+    s_pc0 = np.empty(cs, np.int64)
+    s_bal = np.empty(cs, np.float64)
+    s_pv = np.full(cs, -1, np.int64)  # poison: victim that last tainted the account, and at which level
+    s_pl = np.empty(cs, np.int64)
     npin = 0
-    pin_t = np.empty(256, np.int64)
-    pin_r = np.empty(256, np.int64)
-    pin_ev = np.empty(256, np.int64)
+    pin_t = np.empty(ci, np.int64)
+    pin_r = np.empty(ci, np.int64)
+    pin_ev = np.empty(ci, np.int64)
     npev = 0
-    pev_edge = np.empty(512, np.int64)
-    pev_out = np.empty(512, np.int64)  # 1 = outflow, 0 = inflow
-    pev_f = np.empty(512, np.float64)
+    pev_edge = np.empty(cv, np.int64)
+    pev_out = np.empty(cv, np.int64)  # 1 = outflow, 0 = inflow
+    pev_f = np.empty(cv, np.float64)
     nppo = 0
-    ppc_off = np.empty(256, np.int64)
+    ppc_off = np.empty(ci + cs, np.int64)
     nppc = 0
-    ppc_out = np.empty(512, np.int64)
-    ppc_frac = np.empty(512, np.float64)
+    ppc_out = np.empty(cc, np.int64)
+    ppc_frac = np.empty(cc, np.float64)
     no = 0
-    ov = np.empty(256, np.int64)
-    oe = np.empty(256, np.int64)
-    ot = np.empty(256, np.float64)
-    ol = np.empty(256, np.int64)
-    os_ = np.empty(256, np.int64)
+    ov = np.empty(co, np.int64)
+    oe = np.empty(co, np.int64)
+    ot = np.empty(co, np.float64)
+    ol = np.empty(co, np.int64)
+    os_ = np.empty(co, np.int64)
     npc = 0
-    pv = np.empty(256, np.int64)
-    pi = np.empty(256, np.int64)
-    po = np.empty(256, np.int64)
-    pa = np.empty(256, np.float64)
+    pv = np.empty(cp, np.int64)
+    pi = np.empty(cp, np.int64)
+    po = np.empty(cp, np.int64)
+    pa = np.empty(cp, np.float64)
     loads = 0
-    # scratch reused across accounts and movements (allocation is what costs in a small trace)
-    qk = np.empty(64, np.int64)
-    qrem = np.empty(64, np.int64)
-    g_k = np.empty(256, np.int64)
-    g_o = np.empty(256, np.int64)
-    g_a = np.empty(256, np.int64)
-    cnt = np.empty(64, np.int64)
-    fill = np.empty(64, np.int64)
-    pieces_o = np.empty(256, np.int64)
-    pieces_a = np.empty(256, np.float64)
+    # per-account scratch
+    qk = np.empty(cd, np.int64)
+    qrem = np.empty(cd, np.int64)
+    g_k = np.empty(cd, np.int64)
+    g_o = np.empty(cd, np.int64)
+    g_a = np.empty(cd, np.int64)
+    cnt = np.empty(cd, np.int64)
+    fill = np.empty(cd, np.int64)
+    pieces_o = np.empty(cd, np.int64)
+    pieces_a = np.empty(cd, np.float64)
+    # per-victim state: tainted movements (hash: position -> entry) and the heap of arrivals
+    he_ = 1
+    while he_ < 2 * ce:
+        he_ *= 2
+    ek = np.full(he_, -1, np.int64)
+    ev = np.empty(he_, np.int64)
+    e_slot = np.empty(ce, np.int64)
+    e_taint = np.empty(ce, np.float64)
+    e_level = np.empty(ce, np.int64)
+    ht = np.empty(ce, np.int64)
+    hr = np.empty(ce, np.int64)
+    he = np.empty(ce, np.int64)
 
     n_init = init_edge.size
     s = 0
     while s < n_init:
         v = init_victim[s]
-        ek = np.full(1024, -1, np.int64)
-        ev = np.empty(1024, np.int64)
         ne = 0
-        e_taint = np.empty(256, np.float64)
-        e_level = np.empty(256, np.int64)
-        poison_lvl = Dict.empty(key_type=types.int64, value_type=types.int64)
         hn = 0
-        ht = np.empty(256, np.int64)
-        hr = np.empty(256, np.int64)
-        he = np.empty(256, np.int64)
         while s < n_init and init_victim[s] == v:
             e = init_edge[s]
             j = _hget(ek, ev, e)
@@ -237,14 +224,16 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 e_taint[j] += init_taint[s]
                 e_level[j] = min(e_level[j], init_level[s])
             else:
-                ek, ev = _hput(ek, ev, ne, e, ne)
-                e_taint = _gf(e_taint, ne + 1)
-                e_level = _gi(e_level, ne + 1)
+                if ne + 1 > ce:
+                    need[C_EDGES] = 2 * ce
+                    return z, z, zf, z, z, z, z, z, zf, -1
+                e_slot[ne] = _hset(ek, ev, e, ne)
                 e_taint[ne] = init_taint[s]
                 e_level[ne] = init_level[s]
                 ne += 1
                 at, ar = _arrival(e, time, row, chan, tp_pos, tp_time, tp_row)
-                ht, hr, he, hn = _heap_push(ht, hr, he, hn, at, ar, e)
+                _heap_push(ht, hr, he, hn, at, ar, e)
+                hn += 1
             s += 1
         while hn > 0:
             e, hn = _heap_pop(ht, hr, he, hn)
@@ -262,11 +251,9 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 st = BEYOND_LEVELS
             else:
                 st = FOLLOWED
-            ov = _gi(ov, no + 1)
-            oe = _gi(oe, no + 1)
-            ot = _gf(ot, no + 1)
-            ol = _gi(ol, no + 1)
-            os_ = _gi(os_, no + 1)
+            if no + 1 > co:
+                need[C_OUT] = 2 * co
+                return z, z, zf, z, z, z, z, z, zf, -1
             ov[no], oe[no], ot[no], ol[no], os_[no] = v, e, x, lvl, st
             no += 1
             if st != FOLLOWED or x <= 0.0:
@@ -275,21 +262,30 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
             sl = _hget(sk, sv, b)
             if sl < 0:
                 loads += 1
+                o1 = out_off[b]
+                o2 = out_off[b + 1]
+                oend = o1
+                while oend < o2 and time[oend] <= horizon:
+                    oend += 1
+                deg = in_off[b + 1] - in_off[b]
+                n_ev_max = deg + (oend - o1)
+                if ns + 1 > cs:
+                    need[C_ACCTS] = 2 * cs
+                    return z, z, zf, z, z, z, z, z, zf, -1
+                if npin + deg > ci:
+                    need[C_INFLOWS] = max(2 * ci, npin + deg)
+                    return z, z, zf, z, z, z, z, z, zf, -1
+                if npev + n_ev_max > cv:
+                    need[C_EVENTS] = max(2 * cv, npev + n_ev_max)
+                    return z, z, zf, z, z, z, z, z, zf, -1
+                if 2 * deg + n_ev_max + 1 > cd:
+                    need[C_SCRATCH] = max(2 * cd, 2 * deg + n_ev_max + 1)
+                    return z, z, zf, z, z, z, z, z, zf, -1
                 sl = ns
-                sk, sv = _hput(sk, sv, ns, b, sl)
-                s_in0 = _gi(s_in0, ns + 1)
-                s_nin = _gi(s_nin, ns + 1)
-                s_ev0 = _gi(s_ev0, ns + 1)
-                s_nev = _gi(s_nev, ns + 1)
-                s_pc0 = _gi(s_pc0, ns + 1)
-                s_bal = _gf(s_bal, ns + 1)
+                _hset(sk, sv, b, sl)
                 ns += 1
                 in0 = npin
                 s_in0[sl] = in0
-                deg = in_off[b + 1] - in_off[b]
-                pin_t = _gi(pin_t, npin + deg)
-                pin_r = _gi(pin_r, npin + deg)
-                pin_ev = _gi(pin_ev, npin + deg)
                 for k in range(in_off[b], in_off[b + 1]):
                     q = in_pos[k]
                     qt, qr = _arrival(q, time, row, chan, tp_pos, tp_time, tp_row)
@@ -301,16 +297,8 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                     npin += 1
                 nin = npin - in0
                 s_nin[sl] = nin
-                o1 = out_off[b]
-                o2 = out_off[b + 1]
-                oend = o1
-                while oend < o2 and time[oend] <= horizon:
-                    oend += 1
                 ev0 = npev
                 s_ev0[sl] = ev0
-                pev_edge = _gi(pev_edge, npev + nin + (oend - o1))
-                pev_out = _gi(pev_out, npev + nin + (oend - o1))
-                pev_f = _gf(pev_f, npev + nin + (oend - o1))
                 ii = 0
                 oo = o1
                 bal = 0.0
@@ -341,34 +329,28 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 s_pc0[sl] = nppo
                 if policy <= LIFO:  # FIFO or LIFO
                     # Queue (FIFO) or stack (LIFO) of inflows; outflows take from the head / top.
-                    qk = _gi(qk, nin)
-                    qrem = _gi(qrem, nin)
-                    cap = 2 * nin + nev + 1
-                    g_k = _gi(g_k, cap)
-                    g_o = _gi(g_o, cap)
-                    g_a = _gi(g_a, cap)
                     ng = 0
                     head = 0
                     tail = 0
                     kin = 0
-                    for z in range(ev0, ev0 + nev):
-                        q = pev_edge[z]
-                        if pev_out[z] == 0:
+                    for zz in range(ev0, ev0 + nev):
+                        q = pev_edge[zz]
+                        if pev_out[zz] == 0:
                             qk[tail] = kin
                             qrem[tail] = amount[q]
                             tail += 1
                             kin += 1
                         else:
-                            need = amount[q]
-                            while need > 0 and tail > head:
+                            need_a = amount[q]
+                            while need_a > 0 and tail > head:
                                 top = head if policy == FIFO else tail - 1
-                                got = qrem[top] if qrem[top] < need else need
+                                got = qrem[top] if qrem[top] < need_a else need_a
                                 g_k[ng] = qk[top]
                                 g_o[ng] = q
                                 g_a[ng] = got
                                 ng += 1
                                 qrem[top] -= got
-                                need -= got
+                                need_a -= got
                                 if qrem[top] == 0:
                                     if policy == FIFO:
                                         head += 1
@@ -380,20 +362,20 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                             g_o[ng] = -1
                             g_a[ng] = qrem[w]
                             ng += 1
-                    cnt = _gi(cnt, nin + 1)
-                    cnt[: nin + 1] = 0
+                    if nppc + ng > cc:
+                        need[C_CACHED] = max(2 * cc, nppc + ng)
+                        return z, z, zf, z, z, z, z, z, zf, -1
+                    for w in range(nin + 1):
+                        cnt[w] = 0
                     for w in range(ng):
                         cnt[g_k[w] + 1] += 1
                     for w in range(nin):
                         cnt[w + 1] += cnt[w]
-                    ppc_off = _gi(ppc_off, nppo + nin + 1)
                     for w in range(nin + 1):
                         ppc_off[nppo + w] = nppc + cnt[w]
                     nppo += nin + 1
-                    ppc_out = _gi(ppc_out, nppc + ng)
-                    ppc_frac = _gf(ppc_frac, nppc + ng)
-                    fill = _gi(fill, nin)
-                    fill[:nin] = cnt[:nin]
+                    for w in range(nin):
+                        fill[w] = cnt[w]
                     for w in range(ng):
                         kk = g_k[w]
                         qin = in_pos[in_off[b] + kk]
@@ -418,65 +400,55 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 continue  # cannot happen for a consistent index; never crash on it
             nxt = lvl + 1
             ev_end = s_ev0[sl] + s_nev[sl]
+            npz = 0
             if policy <= LIFO:  # FIFO or LIFO
                 p0 = ppc_off[s_pc0[sl] + kin]
                 p1 = ppc_off[s_pc0[sl] + kin + 1]
                 npz = p1 - p0
-                pieces_o = _gi(pieces_o, npz)
-                pieces_a = _gf(pieces_a, npz)
                 for w in range(p0, p1):
                     pieces_o[w - p0] = ppc_out[w]
                     pieces_a[w - p0] = x * ppc_frac[w]
             elif policy == PROPORTIONAL:
                 z0 = pin_ev[in0 + kin] + 1
-                cnt_o = 0
-                for z in range(z0, ev_end):
-                    cnt_o += pev_out[z]
-                npz = cnt_o + 1
-                pieces_o = _gi(pieces_o, npz)
-                pieces_a = _gf(pieces_a, npz)
                 rem = x
                 w = 0
-                for z in range(z0, ev_end):
-                    if pev_out[z] == 1:
-                        got = rem * pev_f[z]
-                        rem -= got
-                        pieces_o[w] = pev_edge[z]
-                        pieces_a[w] = got
+                for zz in range(z0, ev_end):
+                    if pev_out[zz] == 1:
+                        got_f = rem * pev_f[zz]
+                        rem -= got_f
+                        pieces_o[w] = pev_edge[zz]
+                        pieces_a[w] = got_f
                         w += 1
                 pieces_o[w] = -1
                 pieces_a[w] = rem if rem > 0.0 else 0.0
+                npz = w + 1
             else:  # POISON: every later outflow is wholly tainted; the balance now is suspect
-                first = b not in poison_lvl
-                if not first and poison_lvl[b] <= lvl:
+                first = s_pv[sl] != v
+                if not first and s_pl[sl] <= lvl:
                     continue
-                poison_lvl[b] = lvl
+                s_pv[sl] = v
+                s_pl[sl] = lvl
                 z0 = pin_ev[in0 + kin] + 1
-                cnt_o = 0
-                for z in range(z0, ev_end):
-                    cnt_o += pev_out[z]
-                npz = cnt_o + (1 if first else 0)
-                pieces_o = _gi(pieces_o, npz)
-                pieces_a = _gf(pieces_a, npz)
                 w = 0
-                for z in range(z0, ev_end):
-                    if pev_out[z] == 1:
-                        pieces_o[w] = pev_edge[z]
-                        pieces_a[w] = float(amount[pev_edge[z]])
+                for zz in range(z0, ev_end):
+                    if pev_out[zz] == 1:
+                        pieces_o[w] = pev_edge[zz]
+                        pieces_a[w] = float(amount[pev_edge[zz]])
                         w += 1
                 if first:
                     pieces_o[w] = -1
                     pieces_a[w] = s_bal[sl]
+                    w += 1
+                npz = w
             for w in range(npz):
                 o = pieces_o[w]
-                got = pieces_a[w]
-                if got <= 0.0:
+                got_f = pieces_a[w]
+                if got_f <= 0.0:
                     continue
-                pv = _gi(pv, npc + 1)
-                pi = _gi(pi, npc + 1)
-                po = _gi(po, npc + 1)
-                pa = _gf(pa, npc + 1)
-                pv[npc], pi[npc], po[npc], pa[npc] = v, e, o, got
+                if npc + 1 > cp:
+                    need[C_PIECES] = 2 * cp
+                    return z, z, zf, z, z, z, z, z, zf, -1
+                pv[npc], pi[npc], po[npc], pa[npc] = v, e, o, got_f
                 npc += 1
                 if o < 0:
                     continue
@@ -485,20 +457,24 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 jo = _hget(ek, ev, o)
                 if jo >= 0:
                     if policy == POISON:
-                        e_taint[jo] = got
+                        e_taint[jo] = got_f
                     else:
-                        e_taint[jo] += got
+                        e_taint[jo] += got_f
                     if nxt < e_level[jo]:
                         e_level[jo] = nxt
                 else:
-                    ek, ev = _hput(ek, ev, ne, o, ne)
-                    e_taint = _gf(e_taint, ne + 1)
-                    e_level = _gi(e_level, ne + 1)
-                    e_taint[ne] = got
+                    if ne + 1 > ce:
+                        need[C_EDGES] = 2 * ce
+                        return z, z, zf, z, z, z, z, z, zf, -1
+                    e_slot[ne] = _hset(ek, ev, o, ne)
+                    e_taint[ne] = got_f
                     e_level[ne] = nxt
                     ne += 1
                     ot_, or_ = _arrival(o, time, row, chan, tp_pos, tp_time, tp_row)
-                    ht, hr, he, hn = _heap_push(ht, hr, he, hn, ot_, or_, o)
+                    _heap_push(ht, hr, he, hn, ot_, or_, o)
+                    hn += 1
+        for j in range(ne):  # empty the movement table for the next victim (only the slots used)
+            ek[e_slot[j]] = -1
 
     return (ov[:no].copy(), oe[:no].copy(), ot[:no].copy(), ol[:no].copy(), os_[:no].copy(),
             pv[:npc].copy(), pi[:npc].copy(), po[:npc].copy(), pa[:npc].copy(), loads)
@@ -507,13 +483,24 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
 def run(index: object, policy: str, max_levels: int, horizon: int, min_amount: float,
         init_edge: np.ndarray, init_taint: np.ndarray, init_level: np.ndarray, init_victim: np.ndarray,
         k0: tuple[int, int] = (_NO_KEY, _NO_KEY)) -> Any:
-    """Call :func:`propagate` on a :class:`~fanzha.tracing.ledger.LedgerIndex`."""
+    """Call :func:`propagate` on a :class:`~fanzha.tracing.ledger.LedgerIndex`.
+
+    The workspace capacities start at what earlier traces needed (module-level, only sizes are
+    shared, never buffers) and are raised and the trace rerun whenever the kernel runs out of room.
+    """
     ix = index
     code = POLICIES[policy]
     o = np.argsort(init_victim, kind="stable")
-    return propagate(ix.out_off, ix.dst, ix.time, ix.amount, ix.chan, ix.row,  # type: ignore[attr-defined]
-                     ix.in_off, ix.in_pos, ix.tp_pos, ix.tp_time, ix.tp_row,  # type: ignore[attr-defined]
-                     ix.acct_flags, code, int(max_levels), int(horizon), float(min_amount),  # type: ignore[attr-defined]
-                     int(k0[0]), int(k0[1]),
-                     np.ascontiguousarray(init_edge[o], np.int64), np.ascontiguousarray(init_taint[o], np.float64),
-                     np.ascontiguousarray(init_level[o], np.int64), np.ascontiguousarray(init_victim[o], np.int64))
+    args = (ix.out_off, ix.dst, ix.time, ix.amount, ix.chan, ix.row,  # type: ignore[attr-defined]
+            ix.in_off, ix.in_pos, ix.tp_pos, ix.tp_time, ix.tp_row,  # type: ignore[attr-defined]
+            ix.acct_flags, code, int(max_levels), int(horizon), float(min_amount),  # type: ignore[attr-defined]
+            int(k0[0]), int(k0[1]),
+            np.ascontiguousarray(init_edge[o], np.int64), np.ascontiguousarray(init_taint[o], np.float64),
+            np.ascontiguousarray(init_level[o], np.int64), np.ascontiguousarray(init_victim[o], np.int64))
+    while True:
+        cap = _caps.copy()
+        need = np.zeros(N_CAPS, np.int64)
+        out = propagate(*args, cap, need)
+        if out[-1] >= 0:
+            return out
+        np.maximum(_caps, need, out=_caps)

@@ -250,3 +250,28 @@ def test_conservation_per_account(seed, policy):
     assert np.allclose(res.h_in, res.h_out + res.h_cashed + res.h_held, atol=1e-6)
     s = res.summary
     assert s["held_cents"] + s["cashed_out_cents"] == pytest.approx(s["seeded_cents"], abs=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["fifo", "lifo", "proportional", "poison"])
+def test_kernel_workspace_grows_and_gives_the_same_trace(policy, monkeypatch):
+    """The kernel's fixed-capacity workspace reruns with room when a trace outgrows it."""
+    from fanzha.tracing import kernels
+
+    rng = np.random.default_rng(5)
+    rows = [(f"V{v}", v * 0.1, f"P{v}", f"A{rng.integers(6)}", int(rng.integers(100, 5000)), "bank") for v in range(3)]
+    for i in range(300):
+        a, b = rng.integers(30, size=2)
+        ch = "atm" if rng.random() < 0.05 else "bank"
+        rows.append((f"R{i}", 0.5 + rng.random() * 10, f"A{a}", None if ch == "atm" else f"A{b}",
+                     int(rng.integers(1, 3000)), ch))
+    lg = LedgerIndex.from_arrow(ledger_table(rows))
+    seeds = [Seed(f"p{v}", transfer_id=f"V{v}") for v in range(3)]
+    roomy = trace(lg, seeds, policy=policy, min_amount=0)
+    tiny = np.ones(kernels.N_CAPS, np.int64)
+    monkeypatch.setattr(kernels, "_caps", tiny)
+    grown = trace(lg, seeds, policy=policy, min_amount=0)
+    used = np.delete(tiny, kernels.C_CACHED) if policy in ("proportional", "poison") else tiny
+    assert (used > 1).all()  # every capacity class the policy uses had to grow
+    for name in ("e_victim", "e_row", "e_taint", "e_level", "e_status", "p_in_row", "p_out_row", "p_amount"):
+        assert np.array_equal(getattr(roomy, name), getattr(grown, name)), name
+    assert roomy.e_row.size > 50
