@@ -24,8 +24,8 @@ import numpy as np
 import polars as pl
 
 from fanzha.learning import calibrated, fit_calibrated, top_reasons
-from fanzha.numbers.detectors import MINUTE, WindowStats
-from fanzha.numbers.events import CALL, SMS
+from fanzha.numbers.detectors import KEY_SEED, MINUTE, NumberIndex, WindowStats, grown, member_mask
+from fanzha.numbers.kernels import H_COLUMNS, H_FIRST, H_IMEI, KeyTable, history_update, prune_rows, tree_raw
 from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
 
 DAY = 24 * 60 * MINUTE
@@ -36,12 +36,9 @@ FEATURES = [
     "h_night_share", "h_remote_share", "h_imeis", "h_imei_sharing", "h_active_min",
     "r_class", "r_age_days", "r_verified",
 ]
-KEY_SEED = 7  # the window stage hashes numbers with the same seed
-_STATE_SCHEMA = {
-    "key": pl.UInt64, "out_n": pl.Int64, "out_calls": pl.Int64, "out_sms": pl.Int64, "out_short": pl.Int64,
-    "out_unans": pl.Int64, "out_dur": pl.Int64, "out_night": pl.Int64, "out_remote": pl.Int64,
-    "first_seen": pl.Int64,
-}
+_HISTORY = ("out_n", "out_calls", "out_sms", "out_short", "out_unans", "out_dur", "out_night", "out_remote",
+            "first_seen", "in_n")  # checkpointed columns of the history table, in kernels.H_* order
+_NEVER = np.iinfo(np.int64).max  # first_seen of a number that never called or texted
 
 
 def register_frame(subscribers: pl.DataFrame) -> pl.DataFrame:
@@ -55,101 +52,147 @@ def register_frame(subscribers: pl.DataFrame) -> pl.DataFrame:
 
 
 class BehaviourFeatures:
-    """Stateful feature builder over event batches (plain class: no engine, no I/O)."""
+    """Stateful feature builder over event batches (plain class: no engine, no I/O).
+
+    History is a set of numpy arrays indexed by number id (see
+    :class:`~fanzha.numbers.detectors.NumberIndex`), updated by one compiled pass per batch,
+    so its cost follows the batch, not the number of numbers seen. IMEIs get ids of their
+    own; each (number, IMEI) pair is kept once, with how many numbers use each IMEI.
+    """
 
     def __init__(self, register: pl.DataFrame, stats: WindowStats | None = None,
                  exempt: list[str] | pl.Series | None = None) -> None:
         self.register = register
         self.own = stats is None
         self.stats = stats if stats is not None else WindowStats(min_events=3, exempt=exempt)
-        # per-number history keyed by a 64-bit hash of the number (joins on integers, not strings)
-        self.state = pl.DataFrame(schema=_STATE_SCHEMA)
-        self.incoming = pl.DataFrame(schema={"key": pl.UInt64, "in_n": pl.Int64})
-        self.devices = pl.DataFrame(schema={"key": pl.UInt64, "imei": pl.UInt64})
+        self.index = self.stats.index
+        self.table = np.zeros((0, H_COLUMNS), np.int64)  # one history row per number id (kernels.H_*)
+        self.imeis = NumberIndex()
+        self._pairs = KeyTable()
+        self.pair_num = np.zeros(0, np.int64)
+        self.pair_imei = np.zeros(0, np.int64)
+        self._register_arrays()
+
+    def _register_arrays(self) -> None:
+        """Register columns as arrays by number id (numbers outside the register: class 3, age and verified -1)."""
+        reg = self.register
+        ids = self.index.encode(reg["src"])
+        n = self.index.size
+        self.r_class = np.full(n, 3, np.int64)
+        self.r_class[ids] = reg["r_class"].fill_null(3).to_numpy()
+        act = reg["activated_ms"]
+        self.r_known = np.zeros(n, np.bool_)
+        self.r_known[ids] = act.is_not_null().to_numpy()
+        self.r_activated = np.zeros(n, np.int64)
+        self.r_activated[ids] = act.fill_null(0).to_numpy()
+        self.r_verified = np.full(n, -1, np.int64)
+        self.r_verified[ids] = reg["r_verified"].fill_null(-1).to_numpy()
+
+    def _grow(self, n: int) -> None:
+        have = len(self.table)
+        if have < n:
+            size = max(n, have + have // 4)
+            t = np.zeros((size, H_COLUMNS), np.int64)
+            t[:have] = self.table
+            t[have:, H_FIRST] = _NEVER
+            self.table = t
+        self.r_class = grown(self.r_class, n, 3)
+        self.r_known = grown(self.r_known, n, False)
+        self.r_activated = grown(self.r_activated, n, 0)
+        self.r_verified = grown(self.r_verified, n, -1)
 
     def add(self, events: pl.DataFrame) -> None:
         if self.own:
             self.stats.add(events)
-        hour = ((pl.col("time") // 3_600_000) + 8) % 24  # local time (UTC+8)
-        events = events.with_columns(pl.col("src").hash(seed=KEY_SEED).alias("key"))
-        upd = events.group_by("key").agg(
-            pl.len().alias("out_n"),
-            (pl.col("kind") == CALL).sum().cast(pl.Int64).alias("out_calls"),
-            (pl.col("kind") == SMS).sum().cast(pl.Int64).alias("out_sms"),
-            ((pl.col("kind") == CALL) & (pl.col("duration_s") < 10)).sum().cast(pl.Int64).alias("out_short"),
-            ((pl.col("kind") == CALL) & (pl.col("duration_s") == 0)).sum().cast(pl.Int64).alias("out_unans"),
-            pl.col("duration_s").clip(lower_bound=0).sum().cast(pl.Int64).alias("out_dur"),
-            (hour < 6).sum().cast(pl.Int64).alias("out_night"),
-            (pl.col("ingress") != "local").sum().cast(pl.Int64).alias("out_remote"),
-            pl.col("time").min().alias("first_seen"),
-        )
-        cols = [c for c in _STATE_SCHEMA if c not in ("key", "first_seen")]
-        self.state = (
-            pl.concat([self.state, upd], how="vertical_relaxed")
-            .group_by("key")
-            .agg(*[pl.col(c).sum() for c in cols], pl.col("first_seen").min())
-        )
-        inc = events.group_by(pl.col("dst").hash(seed=KEY_SEED).alias("key")).agg(
-            pl.len().cast(pl.Int64).alias("in_n"))
-        self.incoming = pl.concat([self.incoming, inc]).group_by("key").agg(pl.col("in_n").sum())
-        dev = events.filter(pl.col("imei").is_not_null()).select("key", pl.col("imei").hash(seed=KEY_SEED)).unique()
-        if dev.height:
-            self.devices = pl.concat([self.devices, dev]).unique()
+        src, dst = self.index.events(events)
+        self._grow(self.index.size)
+        remote = (events["ingress"] != "local").fill_null(False).to_numpy()
+        imei = events["imei"]
+        check = history_update(src, dst, events["time"].to_numpy(), events["kind"].to_numpy(),
+                               events["duration_s"].fill_null(-1).to_numpy(), remote,
+                               imei.hash(seed=KEY_SEED).to_numpy().view(np.int64), imei.is_not_null().to_numpy(),
+                               10, self.table)
+        if len(check):
+            self._add_devices(src[check], self.imeis.encode(imei.gather(check)))
+
+    def _add_devices(self, num: np.ndarray, imei: np.ndarray) -> None:
+        _, new = self._pairs.intern((num.astype(np.uint64) << np.uint64(32)) | imei.astype(np.uint64))
+        if len(new):
+            self.pair_num = np.concatenate([self.pair_num, num[new]])
+            self.pair_imei = np.concatenate([self.pair_imei, imei[new]])
 
     def close(self, watermark: int) -> pl.DataFrame:
         """Feature rows (src, window_end, FEATURES...) for numbers active in windows that just closed."""
-        st = self.stats.advance(watermark) if self.own else self.stats.closed
+        st, X, _ = self.close_matrix(watermark)
         if st.height == 0:
             return pl.DataFrame()
-        w = st.select(
-            "src", "window_end",
-            pl.col("n").alias("w_n"),
-            pl.col("distinct").alias("w_distinct"),
-            (pl.col("short") / pl.col("n")).alias("w_short_share"),
-            (pl.col("unanswered") / pl.col("n")).alias("w_unanswered_share"),
-            (pl.col("sms") / pl.col("n")).alias("w_sms_share"),
-            pl.col("mean_dur").alias("w_mean_dur"),
-        )
-        w = w.with_columns(pl.col("src").hash(seed=KEY_SEED).alias("key"))
-        mine = self.devices.join(w.select("key").unique(), on="key", how="semi")
-        shared = self.devices.join(mine.select("imei").unique(), on="imei", how="semi")
-        sharing = (
-            mine.join(shared.group_by("imei").agg(pl.len().alias("k")), on="imei")
-            .group_by("key").agg(pl.len().alias("h_imeis"), pl.col("k").max().alias("h_imei_sharing"))
-        )
-        out = (
-            w.join(self.state, on="key", how="left")
-            .join(self.incoming, on="key", how="left")
-            .join(sharing, on="key", how="left")
-            .join(self.register, on="src", how="left")
-            .with_columns(
-                pl.col("out_n").alias("h_out"),
-                (pl.col("in_n").fill_null(0) / pl.col("out_n")).alias("h_callback_ratio"),
-                (pl.col("out_short") / pl.col("out_calls").clip(lower_bound=1)).alias("h_short_share"),
-                (pl.col("out_unans") / pl.col("out_calls").clip(lower_bound=1)).alias("h_unanswered_share"),
-                (pl.col("out_sms") / pl.col("out_n")).alias("h_sms_share"),
-                (pl.col("out_dur") / (pl.col("out_calls") - pl.col("out_unans")).clip(lower_bound=1))
-                .alias("h_mean_dur"),
-                (pl.col("out_night") / pl.col("out_n")).alias("h_night_share"),
-                (pl.col("out_remote") / pl.col("out_n")).alias("h_remote_share"),
-                pl.col("h_imeis").fill_null(0),
-                pl.col("h_imei_sharing").fill_null(0),
-                ((pl.col("window_end") - pl.col("first_seen")) / MINUTE).alias("h_active_min"),
-                pl.col("r_class").fill_null(3),
-                ((pl.col("window_end") - pl.col("activated_ms")) / DAY).fill_null(-1.0).alias("r_age_days"),
-                pl.col("r_verified").fill_null(-1),
-            )
-        )
-        return out.select("src", "window_end", *[pl.col(f).cast(pl.Float64) for f in FEATURES])
+        return pl.DataFrame({"src": st["src"], "window_end": st["window_end"],
+                             **{f: X[:, j] for j, f in enumerate(FEATURES)}})
+
+    def close_matrix(self, watermark: int) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
+        """The closed windows, their feature matrix (columns :data:`FEATURES`) and number ids.
+
+        Rows are grouped by number, windows in time order. The matrix is built from numpy
+        columns directly: the detector scores it without a round trip through a frame.
+        """
+        st = self.stats.advance(watermark) if self.own else self.stats.closed
+        if st.height == 0:
+            return st, np.zeros((0, len(FEATURES))), np.zeros(0, np.int64)
+        ids = st["id"].to_numpy()
+        self._grow(self.index.size)
+        end = st["window_end"].to_numpy()
+        n = st["n"].to_numpy()
+        h = self.table[ids]
+        out_n, calls, sms, short, unans, dur, night, remote, first, incoming = h[:, :H_IMEI].T
+        calls1 = np.maximum(calls, 1)
+        # IMEIs: how many this number used, and the most numbers sharing one of them
+        n_ids = self.index.size
+        users = np.bincount(self.pair_imei, minlength=self.imeis.size)
+        mine = member_mask(ids, n_ids)[self.pair_num]
+        n_imeis = np.bincount(self.pair_num[mine], minlength=n_ids)
+        sharing = np.zeros(n_ids, np.int64)
+        np.maximum.at(sharing, self.pair_num[mine], users[self.pair_imei[mine]])
+        cols = {
+            "w_n": n, "w_distinct": st["distinct"].to_numpy(),
+            "w_short_share": st["short"].to_numpy() / n, "w_unanswered_share": st["unanswered"].to_numpy() / n,
+            "w_sms_share": st["sms"].to_numpy() / n, "w_mean_dur": st["mean_dur"].to_numpy(),
+            "h_out": out_n, "h_callback_ratio": incoming / out_n,
+            "h_short_share": short / calls1, "h_unanswered_share": unans / calls1, "h_sms_share": sms / out_n,
+            "h_mean_dur": dur / np.maximum(calls - unans, 1), "h_night_share": night / out_n,
+            "h_remote_share": remote / out_n, "h_imeis": n_imeis[ids], "h_imei_sharing": sharing[ids],
+            # times the reciprocal, as Polars divides by a constant: training rows stay bit-identical
+            "h_active_min": (end - first) * (1.0 / MINUTE), "r_class": self.r_class[ids],
+            "r_age_days": np.where(self.r_known[ids], (end - self.r_activated[ids]) * (1.0 / DAY), -1.0),
+            "r_verified": self.r_verified[ids],
+        }
+        X = np.empty((len(ids), len(FEATURES)), np.float64)
+        for j, f in enumerate(FEATURES):
+            X[:, j] = cols[f]
+        return st, X, ids
 
     def snapshot(self) -> dict[str, Any]:
         own = self.stats.snapshot() if self.own else {}
-        return {**own, "state": self.state, "incoming": self.incoming, "devices": self.devices}
+        n = self.index.size
+        self._grow(n)
+        history = pl.DataFrame({k: self.table[:n, i] for i, k in enumerate(_HISTORY)})
+        devices = pl.DataFrame({"id": self.pair_num, "imei": self.pair_imei}, schema={"id": pl.Int64, "imei": pl.Int64})
+        return {**own, "history": history, "devices": devices, "imeis": self.imeis.snapshot()["numbers"]}
 
     def restore(self, state: dict[str, Any]) -> None:
         if self.own:
             self.stats.restore(state)
-        self.state, self.incoming, self.devices = state["state"], state["incoming"], state["devices"]
+        h = state["history"]
+        self.table = np.zeros((h.height, H_COLUMNS), np.int64)  # last-IMEI columns start empty: a cache
+        for i, k in enumerate(_HISTORY):
+            self.table[:, i] = h[k].to_numpy()
+        self.imeis.restore({"numbers": state["imeis"]})
+        self._pairs = KeyTable()
+        self.pair_num = np.zeros(0, np.int64)
+        self.pair_imei = np.zeros(0, np.int64)
+        d = state["devices"]
+        self._add_devices(d["id"].to_numpy().astype(np.int64), d["imei"].to_numpy().astype(np.int64))
+        self._register_arrays()
+        self._grow(self.index.size)
 
 
 @dataclass
@@ -226,26 +269,149 @@ def choose_threshold(model: BehaviourModel, valid: pl.DataFrame, labels: pl.Seri
     return min(max(thr, 0.5), 0.999999)
 
 
+class ScoreBound:
+    """Which feature rows can reach a probability at all: an upper bound read off the model's trees.
+
+    A tree ensemble's raw score over a box of feature values (per-feature min and max of a
+    number's windows) is at most the sum, over trees, of the best leaf the box can reach;
+    sigmoid and the isotonic calibrator are non-decreasing, so a box whose bound stays
+    under a threshold holds no row that reaches it. The detector scores only rows that may
+    raise an alert; the model still scores those rows exactly as before. The flattened
+    trees are checked against LightGBM on the first rows seen; any mismatch (or a model
+    this bound does not model: categorical or zero-as-missing splits, a decreasing
+    calibrator) switches pruning off and every row is scored.
+    """
+
+    def __init__(self, model: BehaviourModel) -> None:
+        self.model = model
+        self.checked = False
+        self.ok = self._flatten()
+        self._cuts: dict[float, float] = {}
+
+    def _flatten(self) -> bool:
+        try:
+            booster = self.model.booster.booster_
+            dump = booster.dump_model()
+            objective = str(dump.get("objective", ""))
+            increasing = bool(getattr(self.model.calibrator, "increasing_", False))
+        except AttributeError:
+            return False
+        if not objective.startswith("binary") or not increasing or dump.get("num_class", 1) != 1:
+            return False
+        self.sigmoid = float(objective.split("sigmoid:")[1].split()[0]) if "sigmoid:" in objective else 1.0
+        feature: list[int] = []
+        threshold: list[float] = []
+        left: list[int] = []
+        right: list[int] = []
+        value: list[float] = []
+        roots: list[int] = []
+
+        def node(n: dict[str, Any]) -> int:
+            i = len(feature)
+            feature.append(-1)
+            threshold.append(0.0)
+            left.append(-1)
+            right.append(-1)
+            value.append(float(n.get("leaf_value", 0.0)))
+            if "split_feature" in n:
+                if n.get("decision_type") != "<=" or n.get("missing_type") not in ("None", "NaN"):
+                    raise ValueError("split kind outside the bound")
+                feature[i] = int(n["split_feature"])
+                threshold[i] = float(n["threshold"])
+                left[i] = node(n["left_child"])
+                right[i] = node(n["right_child"])
+            return i
+
+        try:
+            for tree in dump["tree_info"]:
+                roots.append(node(tree["tree_structure"]))
+        except (ValueError, KeyError):
+            return False
+        self.roots = np.asarray(roots, np.int64)
+        self.trees = (np.asarray(feature, np.int64), np.asarray(threshold, np.float64), np.asarray(left, np.int64),
+                      np.asarray(right, np.int64), np.asarray(value, np.float64))
+        return True
+
+    def _check(self, X: np.ndarray) -> None:
+        self.checked = True
+        sample = X[: 512]
+        mine = tree_raw(sample, self.roots, *self.trees)
+        theirs = np.asarray(self.model.booster.booster_.predict(sample, raw_score=True), np.float64)
+        self.ok = bool(np.allclose(mine, theirs, rtol=0, atol=1e-9))
+
+    def raw_cut(self, p: float) -> float:
+        """A raw score below which the calibrated probability is surely under ``p`` (±inf at the ends)."""
+        if p not in self._cuts:
+            def reaches(r: float) -> bool:
+                prob = 1.0 / (1.0 + np.exp(-self.sigmoid * r))
+                return bool(self.model.calibrator.predict(np.array([prob]))[0] >= p)
+
+            lo, hi = -60.0, 60.0
+            if p == np.inf or not reaches(hi):
+                cut = np.inf
+            elif reaches(lo):
+                cut = -np.inf
+            else:
+                for _ in range(100):  # invariant: not reaches(lo), reaches(hi)
+                    mid = (lo + hi) / 2
+                    lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+                cut = lo - 1e-6
+            self._cuts[p] = cut
+        return self._cuts[p]
+
+    def keep(self, X: np.ndarray, ids: np.ndarray, need: np.ndarray) -> np.ndarray:
+        """Rows (grouped by number id) that may reach their number's ``need`` probability."""
+        if not self.checked and len(X):
+            self._check(X)
+        if not self.ok or len(X) == 0:
+            return need < np.inf
+        start = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        levels, which = np.unique(need[start], return_inverse=True)  # two or three distinct levels
+        cuts = np.array([self.raw_cut(float(p)) for p in levels])[which]
+        bounds = np.r_[start, len(ids)].astype(np.int64)
+        keep: np.ndarray = prune_rows(np.ascontiguousarray(X, np.float64), bounds, cuts, self.roots, *self.trees, 4)
+        return keep
+
+
 class BehaviourDetector:
-    """Streams :class:`BehaviourFeatures` through a :class:`BehaviourModel`; alerts at review level."""
+    """Streams :class:`BehaviourFeatures` through a :class:`BehaviourModel`; alerts at review level.
+
+    A number alerts when it first reaches review level and again when it reaches the
+    auto-confirm threshold, so only rows that could do that are scored: rows of numbers
+    already confirmed are not, and :class:`ScoreBound` drops windows that provably stay
+    under the level the number still has to reach. The alerts are the same as scoring
+    every window.
+    """
 
     name = "behaviour"
 
     def __init__(self, model: BehaviourModel, features: BehaviourFeatures) -> None:
         self.model, self.features = model, features
-        self.alerted = pl.DataFrame(schema={"src": pl.String, "prev": pl.Int8})
+        self.level = np.zeros(0, np.int8)  # per number id: -1 none, 0 review alert sent, 1 confirm alert sent
+        self.bound = ScoreBound(model)
+        self.scored_rows = 0  # windows the model actually scored (the rest provably could not alert)
+        self.window_rows = 0
 
     def on_batch(self, events: pl.DataFrame, watermark: int) -> pl.DataFrame:
         self.features.add(events)
         return empty_alerts()
 
     def on_timer(self, watermark: int) -> pl.DataFrame:
-        rows = self.features.close(watermark)
+        rows, X, ids = self.features.close_matrix(watermark)
         if rows.height == 0:
             return empty_alerts()
-        X = rows.select(FEATURES).to_numpy()
-        p = self.model.predict(X)
-        scored = rows.select("src", "window_end").with_columns(pl.Series("p", p), pl.Series("i", np.arange(len(p))))
+        self.level = grown(self.level, self.features.index.size, -1)
+        review, auto = self.model.review_threshold, max(self.model.auto_threshold, self.model.review_threshold)
+        prev = self.level[ids]
+        need = np.where(prev < 0, review, np.where(prev == 0, auto, np.inf))
+        sel = np.flatnonzero(self.bound.keep(X, ids, need))
+        self.window_rows += len(X)
+        self.scored_rows += len(sel)
+        if len(sel) == 0:
+            return empty_alerts()
+        p = self.model.predict(X[sel])
+        scored = pl.DataFrame({"src": rows["src"].gather(sel), "window_end": rows["window_end"].gather(sel),
+                               "p": p, "i": sel, "id": ids[sel], "prev": prev[sel]})
         # Alert when a number first reaches review level, and again only when its score rises
         # past the auto-confirm threshold: one alert per step, not one per window.
         best = (
@@ -253,13 +419,11 @@ class BehaviourDetector:
             .with_columns((pl.col("p") >= self.model.auto_threshold).cast(pl.Int8).alias("level"))
             .sort("window_end", "src")
             .group_by("src", "level", maintain_order=True).first()
-            .join(self.alerted, on="src", how="left")
-            .filter(pl.col("level") > pl.col("prev").fill_null(-1))
+            .filter(pl.col("level") > pl.col("prev"))
         )
         if best.height == 0:
             return empty_alerts()
-        self.alerted = pl.concat([self.alerted, best.select("src", pl.col("level").alias("prev"))]).group_by(
-            "src").agg(pl.col("prev").max())
+        np.maximum.at(self.level, best["id"].to_numpy(), best["level"].to_numpy())
         hit = best["i"].to_numpy()
         sub = rows[hit]
         reasons = self.model.reasons(X[hit])
@@ -276,8 +440,12 @@ class BehaviourDetector:
         }, schema=ALERT_SCHEMA)
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.features.snapshot(), "alerted": self.alerted}
+        has = np.flatnonzero(self.level >= 0)
+        alerted = pl.DataFrame({"id": has, "prev": self.level[has]}, schema={"id": pl.Int64, "prev": pl.Int8})
+        return {**self.features.snapshot(), "alerted": alerted}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.features.restore(state)
-        self.alerted = state["alerted"]
+        a = state["alerted"]
+        self.level = np.full(self.features.index.size, -1, np.int8)
+        self.level[a["id"].to_numpy()] = a["prev"].to_numpy()

@@ -15,7 +15,7 @@ from fanzha.numbers.behaviour import (
     fit_behaviour_model,
     register_frame,
 )
-from fanzha.numbers.detectors import BurstDetector, SpoofDetector, TextDetector, WindowStats
+from fanzha.numbers.detectors import BurstDetector, NumberIndex, SpoofDetector, TextDetector, WindowStats
 from fanzha.numbers.events import load_events, replay
 from fanzha.numbers.stream import Detector, Stage, StreamRunner
 
@@ -37,12 +37,14 @@ class CityInputs:
 
 
 def build_firewall(inputs: CityInputs, model: BehaviourModel | None) -> tuple[list[Stage], list[Detector]]:
-    """The shared window stage and the detectors reading it."""
-    stats = WindowStats(min_events=3, exempt=inputs.whitelist)
-    dets: list[Detector] = [SpoofDetector(inputs.whitelist), BurstDetector(stats), TextDetector()]
+    """The shared stages (number ids, window statistics) and the detectors reading them."""
+    index = NumberIndex()
+    stats = WindowStats(min_events=3, exempt=inputs.whitelist, index=index)
+    dets: list[Detector] = [SpoofDetector(inputs.whitelist, index=index), BurstDetector(stats),
+                            TextDetector(index=index)]
     if model is not None:
         dets.append(BehaviourDetector(model, BehaviourFeatures(inputs.register, stats=stats)))
-    return [stats], dets
+    return [index, stats], dets
 
 
 def feature_rows(city_dir: Path, batch_rows: int = 500_000, grace_ms: int = 30_000) -> pl.DataFrame:
