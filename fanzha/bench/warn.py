@@ -5,6 +5,10 @@ threshold on the second; the risk model trains on the contacts of the first two;
 third is measured. Bars from issue 6: share of eventual victims warned before their
 first transfer (>= 0.9), precision of 特危+高危 warnings (>= 0.9), and an SMS blitz that
 reaches 90,000 people graded and dispatched within 60 s.
+
+The precision bar is on the risk model's grades. People caught paying a flagged account
+get a rule-based 特危 on top (a true victim by construction), so the precision of
+everything the stations receive is printed beside it, not used for the bar.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from fanzha.response.seed import seed_demo
 from fanzha.sim import SimConfig, simulate_city
 from fanzha.store.db import create_store_engine, upgrade
 from fanzha.warning.dispatch import dispatch
-from fanzha.warning.pipeline import city_evidence, train_models
+from fanzha.warning.pipeline import city_evidence, city_warnings, train_models
 from fanzha.warning.risk import WarningGrade, contact_evidence, issue_warnings
 from fanzha.warning.store import save_dispatched
 
@@ -66,6 +70,21 @@ def blitz_seconds(city: Path, model: object, store_dir: Path, reach: int = 90_00
     return elapsed, saved.created
 
 
+def _later_payments(city: Path, triggered: pl.DataFrame) -> int:
+    """Triggered people who paid a flagged account again after the trigger fired (the payments to stop)."""
+    from fanzha.warning.pipeline import flagged_accounts
+
+    flagged = flagged_accounts(city).select(pl.col("account").alias("to_account"))
+    accounts = pl.read_parquet(city / "accounts.parquet", columns=["account_id", "holder_number"])
+    paid = (pl.read_parquet(city / "transfers.parquet", columns=["from_account", "to_account", "time"])
+            .join(flagged, on="to_account", how="semi")
+            .join(accounts.rename({"account_id": "from_account", "holder_number": "person"}), on="from_account")
+            .with_columns(pl.col("time").dt.epoch("ms")))
+    later = paid.join(triggered.select("person", "warned_at"), on="person").filter(
+        pl.col("time") > pl.col("warned_at"))
+    return int(later["person"].n_unique())
+
+
 def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] = (101, 151, 202)) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="fanzha-bench-warn-") as tmp:
         root = Path(tmp)
@@ -80,7 +99,8 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         ev = city_evidence(test, behaviour)
-        warnings = issue_warnings(ev.rows, risk)
+        graded = issue_warnings(ev.rows, risk)  # the risk model's own warnings (the precision bar)
+        warnings = city_warnings(ev, risk)  # what stations get: graded + the transfer triggers
         register = pl.read_parquet(test / "subscribers.parquet").select("number", "district", "police_station")
         routed = dispatch(warnings, register)
         t_test = time.perf_counter() - t0
@@ -88,8 +108,11 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
             pl.col("number").alias("person"), pl.col("first_transfer").dt.epoch("ms").alias("paid"), "typology")
         j = victims.join(warnings, on="person", how="left")
         before = j.filter(pl.col("warned_at") < pl.col("paid"))
-        high = warnings.filter(pl.col("grade") >= int(WarningGrade.HIGH))
+        high = graded.filter(pl.col("grade") >= int(WarningGrade.HIGH))
         high_true = high.filter(pl.col("person").is_in(victims["person"].implode())).height
+        high_all = warnings.filter(pl.col("grade") >= int(WarningGrade.HIGH))
+        high_all_true = high_all.filter(pl.col("person").is_in(victims["person"].implode())).height
+        triggered = ev.triggers.join(victims, on="person", how="left")
         blitz_s, blitz_n = blitz_seconds(test, risk, root)
     warned_share = before.height / max(victims.height, 1)
     precision = high_true / max(high.height, 1)
@@ -105,12 +128,19 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
         "warned_before_by_typology": by_typ,
         "critical_high_warnings": high.height,
         "critical_high_precision": round(precision, 4),
+        "critical_high_with_triggers": {"warnings": high_all.height,
+                                        "precision": round(high_all_true / max(high_all.height, 1), 4)},
         "median_lead_minutes": round(lead, 1) if lead is not None else None,
         "warnings_per_day": round(warnings.height / days),
         "grades": grades,
         "stations_reached": routed["station"].n_unique(),
         "flagged_numbers": ev.flagged_numbers.height,
         "flagged_domains": ev.flagged_domains.height,
+        # rule-based 特危 (caught paying a flagged account): how many, how many true victims,
+        # and how many were warned by the trigger before a later payment
+        "transfer_triggers": {"people": triggered.height,
+                              "victims": triggered.filter(pl.col("paid").is_not_null()).height,
+                              "before_a_later_payment": _later_payments(test, triggered)},
         "blitz_recipients": blitz_n,
         "seconds": {"train": round(t_train, 1), "test_city": round(t_test, 1), "blitz_90k": round(blitz_s, 2)},
         "reference": "China's national anti-fraud center reported 79.9% warning precision in 2022",

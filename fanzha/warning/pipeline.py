@@ -15,7 +15,7 @@ import polars as pl
 
 from fanzha.numbers.behaviour import BehaviourModel
 from fanzha.numbers.firewall import confirmed_blocks, run_city
-from fanzha.warning.risk import RiskModel, contact_evidence, issue_warnings
+from fanzha.warning.risk import RiskModel, contact_evidence, issue_warnings, merge_warnings, transfer_triggers
 
 _DOMAIN = r"https?://([A-Za-z0-9.-]+)"
 
@@ -26,6 +26,7 @@ class CityEvidence:
     flagged_numbers: pl.DataFrame
     flagged_domains: pl.DataFrame
     events: pl.DataFrame
+    triggers: pl.DataFrame  # people caught paying a flagged account: rule-based 特危 warnings
 
 
 def flagged_elements(city: Path, alerts: pl.DataFrame, auto_threshold: float,
@@ -75,11 +76,32 @@ def city_evidence(city: Path, behaviour: BehaviourModel) -> CityEvidence:
         visits, pl.concat([numbers, spoof_flags]).group_by("number").agg(pl.col("flagged_at").min()), domains,
         register,
     )
-    return CityEvidence(rows, numbers, domains, events)
+    return CityEvidence(rows, numbers, domains, events, city_transfer_triggers(city, numbers))
+
+
+def flagged_accounts(city: Path) -> pl.DataFrame:
+    """Bank accounts named as fraud accounts in reports, from the report's time (pools excluded)."""
+    path = city / "reports.parquet"
+    if not path.exists():
+        return pl.DataFrame(schema={"account": pl.String, "flagged_at": pl.Int64})
+    banks = pl.read_parquet(city / "accounts.parquet").filter(pl.col("kind") == "bank").select(
+        pl.col("account_id").alias("account"))
+    return (pl.read_parquet(path).select(pl.col("fraud_accounts").alias("account"),
+                                         pl.col("reported_at").dt.epoch("ms").alias("flagged_at"))
+            .explode("account").drop_nulls().join(banks, on="account", how="semi")
+            .group_by("account").agg(pl.col("flagged_at").min()))
+
+
+def city_transfer_triggers(city: Path, fraud_numbers: pl.DataFrame) -> pl.DataFrame:
+    transfers = pl.read_parquet(city / "transfers.parquet", columns=["from_account", "to_account", "time"]) \
+        .with_columns(pl.col("time").dt.epoch("ms"))
+    accounts = pl.read_parquet(city / "accounts.parquet", columns=["account_id", "holder_number"])
+    return transfer_triggers(transfers, accounts, flagged_accounts(city), fraud_numbers)
 
 
 def city_warnings(evidence: CityEvidence, model: RiskModel) -> pl.DataFrame:
-    return issue_warnings(evidence.rows, model)
+    """Model-graded warnings from contacts, merged with the rule-based transfer triggers."""
+    return merge_warnings(issue_warnings(evidence.rows, model), evidence.triggers)
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,56 @@ def issue_warnings(rows: pl.DataFrame, model: RiskModel) -> pl.DataFrame:
     reached = scored.join(first.select("person", "grade"), on="person").filter(pl.col("g") == pl.col("grade")) \
         .group_by("person").agg(pl.col("decided_at").min().alias("graded_at"))
     return first.join(reached, on="person").sort("warned_at")
+
+
+TRANSFER_TRIGGER = "transfer_to_flagged_account"
+
+
+def transfer_triggers(transfers: pl.DataFrame, accounts: pl.DataFrame, flagged_accounts: pl.DataFrame,
+                      fraud_numbers: pl.DataFrame | None = None) -> pl.DataFrame:
+    """People caught paying a flagged account (受害人向涉诈账户转账): immediate 特危 warnings.
+
+    A transfer from a person's own account into an account the center has flagged (a
+    reported fraud account) at or after the flag is not a risk to estimate: the person is
+    paying the gang now, and the next payment is what the warning must stop. So it is a
+    rule, not a model score: grade 特危 with p = 1, decided at the transfer. Movements
+    between flagged accounts (layering) and payments by holders of fraud numbers are
+    nobody's warning; payment pools (third-party platforms) are never flagged here.
+
+    ``transfers``: from_account, to_account, time (ms). ``accounts``: account_id,
+    holder_number. ``flagged_accounts``: account, flagged_at (ms). Output has the columns
+    of :func:`issue_warnings`.
+    """
+    flagged = flagged_accounts.select(pl.col("account").alias("to_account"), "flagged_at")
+    frauds = (fraud_numbers["number"] if fraud_numbers is not None else pl.Series("number", [], pl.String)).implode()
+    hits = (
+        transfers.select("from_account", "to_account", "time")
+        .join(flagged, on="to_account")
+        .filter((pl.col("time") >= pl.col("flagged_at"))
+                & ~pl.col("from_account").is_in(flagged["to_account"].implode()))
+        .join(accounts.select(pl.col("account_id").alias("from_account"), pl.col("holder_number").alias("person")),
+              on="from_account")
+        .filter(pl.col("person").is_not_null() & ~pl.col("person").is_in(frauds))
+    )
+    return hits.sort("time").group_by("person", maintain_order=True).agg(
+        pl.col("time").first().alias("warned_at"),
+        pl.lit(int(WarningGrade.CRITICAL), pl.Int8).alias("first_grade"),
+        pl.lit(int(WarningGrade.CRITICAL), pl.Int8).alias("grade"),
+        pl.lit(1.0).alias("p"),
+        pl.col("to_account").unique().sort().alias("elements"),
+        pl.col("time").first().alias("graded_at"),
+    )
+
+
+def merge_warnings(*parts: pl.DataFrame) -> pl.DataFrame:
+    """One warning per person from several sources: opened at the earliest, graded at the highest."""
+    cols = ["person", "warned_at", "first_grade", "grade", "p", "elements", "graded_at"]
+    rows = pl.concat([p.select(cols).with_columns(pl.col("first_grade", "grade").cast(pl.Int8)) for p in parts],
+                     how="vertical_relaxed")
+    top = rows.group_by("person").agg(pl.col("grade").max().alias("top"))
+    graded = rows.join(top, on="person").filter(pl.col("grade") == pl.col("top")).group_by("person").agg(
+        pl.col("graded_at").min())
+    merged = rows.sort("warned_at").group_by("person", maintain_order=True).agg(
+        pl.col("warned_at").first(), pl.col("first_grade").first(), pl.col("grade").max(), pl.col("p").max(),
+        pl.col("elements").list.explode(keep_nulls=False, empty_as_null=False).unique().sort())
+    return merged.join(graded, on="person").select(cols).sort("warned_at")
