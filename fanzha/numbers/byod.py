@@ -158,7 +158,9 @@ def read_table(
         names = list(features)
     if not names:
         raise ByodError(f"{path}: no feature columns besides {id_col!r} and {label_col!r}")
-    bad = [c for c in names if not (df[c].dtype.is_numeric() or df[c].dtype == pl.Null)]
+    # An all-blank column reads as text; it is a (useless) numeric column, not an error.
+    bad = [c for c in names
+           if not (df[c].dtype.is_numeric() or df[c].dtype == pl.Null or df[c].null_count() == df.height)]
     if bad:
         raise ByodError(f"{path}: feature columns must be numeric; not numeric: {', '.join(bad[:10])}")
     x = df.select(pl.col(names).cast(pl.Float64)).to_numpy().astype(np.float64)

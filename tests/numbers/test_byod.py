@@ -91,6 +91,31 @@ def test_features_only_model_needs_no_graph(tmp_path: Path) -> None:
     assert roc_auc_score(y[blank], s["score"].to_numpy()[blank]) > 0.75
 
 
+def test_committee_round_trips_through_json(tmp_path: Path) -> None:
+    """Every member (graph, plain, extra-trees boosters and the linear model) survives save/load,
+    blank and constant columns included."""
+    feats, graph, y, blank = synthetic(tmp_path)
+    df = pl.read_csv(feats).with_columns(pl.lit(None, dtype=pl.Float64).alias("blank"), pl.lit(7.0).alias("const"))
+    feats2 = _write(tmp_path, "wide.csv", df)
+    cfg = byod.TrainConfig(seeds=(0,), n_estimators=60, extra_trees_estimators=60, inner_folds=3, n_jobs=1)
+    m = byod.train(feats2, graph_path=graph, cfg=cfg)
+    assert set(m.committee.families) == {"graph", "plain", "extra"} and m.committee.linear is not None
+    byod.save(m, tmp_path / "m.json.gz")
+    m2 = byod.load(tmp_path / "m.json.gz")
+    s1 = byod.score(m, feats2, graph_path=graph)["score"].to_numpy()
+    s2 = byod.score(m2, feats2, graph_path=graph)["score"].to_numpy()
+    assert np.isfinite(s1).all() and np.allclose(s1, s2, atol=1e-9)
+    assert roc_auc_score(y[blank], s1[blank]) > 0.85
+
+
+def test_normal_scores_are_monotone_and_blank_is_median() -> None:
+    x = np.array([[1.0], [2.0], [2.0], [3.0], [np.nan], [10.0]])
+    q = np.nanquantile(x, np.linspace(0, 1, 50), axis=0)
+    z = byod._normal_scores(x, q)[:, 0]
+    assert z[4] == 0.0 and z[0] < z[1] == z[2] < z[3] < z[5]
+    assert byod._normal_scores(np.array([[99.0]]), q)[0, 0] == z[5]  # beyond the range: clipped, finite
+
+
 def test_held_out_labels_cannot_reach_their_fold(tmp_path: Path) -> None:
     """Permuting the held-out rows' labels changes neither their features nor their scores."""
     feats, graph_path, _, _ = synthetic(tmp_path, n=300)
