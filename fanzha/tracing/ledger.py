@@ -80,46 +80,89 @@ class LedgerFlags:
 
 
 @numba.njit(cache=True)
-def _counting_sort(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable counting sort: offsets per key and the order placing items key by key."""
-    off = np.zeros(n_keys + 1, np.int64)
-    for k in keys:
-        off[k + 1] += 1
-    for i in range(n_keys):
-        off[i + 1] += off[i]
-    pos = off[:-1].copy()
-    order = np.empty(keys.size, np.int64)
-    for i in range(keys.size):
-        k = keys[i]
-        order[pos[k]] = i
-        pos[k] += 1
-    return off, order
+def _sorted_by_time_row(time: np.ndarray, row: np.ndarray) -> bool:
+    """Whether movements are already in (time, row) order (one pass, no temporaries)."""
+    for i in range(1, time.size):  # noqa: SIM110 (numba)
+        if time[i] < time[i - 1] or row[i] < row[i - 1]:
+            return False
+    return True
 
 
 @numba.njit(cache=True)
-def _place(order: np.ndarray) -> np.ndarray:
-    """Inverse permutation: where item i ended up."""
-    where = np.empty(order.size, np.int64)
-    for j in range(order.size):
-        where[order[j]] = j
-    return where
+def _out_csr(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, chan: np.ndarray,
+             row: np.ndarray, kind: np.ndarray, n_acc: int) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Outgoing CSR by sender, movements in input (time) order within a sender (stable counting sort).
 
-
-@numba.njit(cache=True)
-def _in_csr(dst_t: np.ndarray, slot_t: np.ndarray, n_acc: int) -> tuple[np.ndarray, np.ndarray]:
-    """Incoming CSR from movements listed in (arrival) time order: receiver → slots."""
+    Writes the columns straight into their slots (no order array and gathers: one pass fewer over
+    every column). ``kind`` 2 = absorbed second leg of a joined payment (not placed). Returns
+    offsets, dst, time, amount, chan, row (by slot) and the slot of every input movement (-1 = absorbed).
+    """
+    n = src.size
     off = np.zeros(n_acc + 1, np.int64)
-    for d in dst_t:
-        if d >= 0:
-            off[d + 1] += 1
-    for i in range(n_acc):
-        off[i + 1] += off[i]
+    for i in range(n):
+        if kind[i] != 2:
+            off[src[i] + 1] += 1
+    for a in range(n_acc):
+        off[a + 1] += off[a]
+    m = off[n_acc]
+    pos = off[:-1].copy()
+    o_dst = np.empty(m, np.int32)
+    o_time = np.empty(m, np.int64)
+    o_amount = np.empty(m, np.int64)
+    o_chan = np.empty(m, np.int8)
+    o_row = np.empty(m, np.int32)
+    slot = np.full(n, -1, np.int32)
+    for i in range(n):
+        if kind[i] == 2:
+            continue
+        a = src[i]
+        p = pos[a]
+        pos[a] = p + 1
+        o_dst[p] = dst[i]
+        o_time[p] = time[i]
+        o_amount[p] = amount[i]
+        o_chan[p] = chan[i]
+        o_row[p] = row[i]
+        slot[i] = p
+    return off, o_dst, o_time, o_amount, o_chan, o_row, slot
+
+
+@numba.njit(cache=True)
+def _in_csr(dst: np.ndarray, time: np.ndarray, row: np.ndarray, kind: np.ndarray, slot: np.ndarray,
+            late: np.ndarray, late_t: np.ndarray, late_r: np.ndarray, n_acc: int) -> tuple[np.ndarray, np.ndarray]:
+    """Incoming CSR by receiver, in arrival order: receiver → slots.
+
+    Movements arrive at their own time, except joined payments (``kind`` 1), which arrive at their
+    payout; those are given separately (``late``, sorted by arrival ``(late_t, late_r)``) and merged
+    into the time order, so no sort of all movements is needed.
+    """
+    n = dst.size
+    off = np.zeros(n_acc + 1, np.int64)
+    for i in range(n):
+        if kind[i] != 2 and dst[i] >= 0:
+            off[dst[i] + 1] += 1
+    for a in range(n_acc):
+        off[a + 1] += off[a]
     pos = off[:-1].copy()
     out = np.empty(off[n_acc], np.int32)
-    for i in range(dst_t.size):
-        d = dst_t[i]
+    j = 0
+    nl = late.size
+    i = 0
+    while i < n or j < nl:
+        while i < n and kind[i] != 0:
+            i += 1
+        if j < nl and (i >= n or late_t[j] < time[i] or (late_t[j] == time[i] and late_r[j] < row[i])):
+            e = late[j]
+            j += 1
+        elif i < n:
+            e = i
+            i += 1
+        else:
+            break
+        d = dst[e]
         if d >= 0:
-            out[pos[d]] = slot_t[i]
+            out[pos[d]] = slot[e]
             pos[d] += 1
     return off, out
 
@@ -150,27 +193,59 @@ def _same(offsets: np.ndarray, data: np.ndarray, a: int, b: int) -> bool:
 
 @numba.njit(cache=True)
 def _first_seen(offsets: np.ndarray, data: np.ndarray, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """True where a string occurs for the first time (open-addressing hash set, exact on collisions)."""
+    """True where a string occurs for the first time (exact on hash collisions).
+
+    Strings are first partitioned by the top bits of their hash (stable, so row order is kept
+    within a part), then each part gets a small open-addressing set that stays in cache: one
+    big table over millions of rows would miss the cache on nearly every probe.
+    """
     n = h.size
+    first = np.ones(n, np.bool_)
+    bits = 0
+    while (1 << bits) * 512 < n:
+        bits += 1
+    nb = 1 << bits
+    shift = np.uint64(64 - bits) if bits else np.uint64(0)
+    cnt = np.zeros(nb + 1, np.int64)
+    for i in range(n):
+        if valid[i]:
+            b = np.int64(h[i] >> shift) if bits else 0
+            cnt[b + 1] += 1
+    for b in range(nb):
+        cnt[b + 1] += cnt[b]
+    pos = cnt[:-1].copy()
+    perm = np.empty(cnt[nb], np.int64)
+    for i in range(n):
+        if valid[i]:
+            b = np.int64(h[i] >> shift) if bits else 0
+            perm[pos[b]] = i
+            pos[b] += 1
+    biggest = 0
+    for b in range(nb):
+        biggest = max(biggest, cnt[b + 1] - cnt[b])
     size = 1
-    while size < 2 * n + 2:
+    while size < 2 * biggest + 2:
         size *= 2
     table = np.full(size, -1, np.int64)
-    mask = np.uint64(size - 1)
-    first = np.ones(n, np.bool_)
-    for i in range(n):
-        if not valid[i]:
-            continue
-        k = np.int64(h[i] & mask)
-        while True:
-            j = table[k]
-            if j < 0:
-                table[k] = i
-                break
-            if h[j] == h[i] and _same(offsets, data, j, i):
-                first[i] = False
-                break
-            k = (k + 1) & (size - 1)
+    for b in range(nb):
+        m = cnt[b + 1] - cnt[b]
+        sz = 1
+        while sz < 2 * m + 2:
+            sz *= 2
+        mask = np.uint64(sz - 1)
+        table[:sz] = -1
+        for t in range(cnt[b], cnt[b + 1]):
+            i = perm[t]
+            k = np.int64(h[i] & mask)
+            while True:
+                j = table[k]
+                if j < 0:
+                    table[k] = i
+                    break
+                if h[j] == h[i] and _same(offsets, data, j, i):
+                    first[i] = False
+                    break
+                k = (k + 1) & (sz - 1)
     return first
 
 
@@ -395,8 +470,7 @@ class LedgerIndex:
         keep = ~(bad_amount | no_src | no_time | selfx)
         order = None
         if "order_no" in table.column_names:
-            oc = table.column("order_no").combine_chunks()
-            order = oc.cast(pa.string()) if pa.types.is_dictionary(oc.type) else oc
+            order = table.column("order_no").combine_chunks()  # dictionary arrays stay coded
         if not keep.all():
             k = np.flatnonzero(keep)
             cols = _Columns(src[k], dst[k], time[k], amount[k], chan[k], rows[k],
@@ -468,9 +542,17 @@ class LedgerIndex:
         if not leg_in.size and not leg_out.size:
             return empty, empty, empty, empty, empty
         legs = np.concatenate([leg_in, leg_out])
-        enc = pc.dictionary_encode(c.order.take(pa.array(legs)))
-        code = enc.indices.to_numpy().astype(np.int64)
-        nc = len(enc.dictionary)
+        leg_orders = c.order.take(pa.array(legs))
+        if pa.types.is_dictionary(leg_orders.type):
+            # Equal order numbers must share a code even if the dictionary repeats a value.
+            canon = pc.dictionary_encode(leg_orders.dictionary.cast(pa.string()))
+            code = canon.indices.to_numpy(zero_copy_only=False).astype(np.int64)[
+                leg_orders.indices.to_numpy(zero_copy_only=False)]
+            nc = len(canon.dictionary)
+        else:
+            enc = pc.dictionary_encode(leg_orders)
+            code = enc.indices.to_numpy().astype(np.int64)
+            nc = len(enc.dictionary)
         ci, co = code[: leg_in.size], code[leg_in.size:]
         n_in = np.bincount(ci, minlength=nc)
         n_out = np.bincount(co, minlength=nc)
@@ -501,47 +583,36 @@ class LedgerIndex:
         if self.acct_flags.size < n_acc:
             self.acct_flags = np.concatenate([self.acct_flags, np.zeros(n_acc - self.acct_flags.size, np.uint8)])
         # Time order (stable, so equal times keep row order): (time, row) is every movement's key.
-        if c.time.size > 1 and (np.any(np.diff(c.time) < 0) or np.any(np.diff(c.row) < 0)):
+        if c.time.size > 1 and not _sorted_by_time_row(c.time, c.row):
             o = np.lexsort((c.row, c.time))
             self.input_sorted = False
             c = _Columns(c.src[o], c.dst[o], c.time[o], c.amount[o], c.chan[o], c.row[o],
                          c.order.take(pa.array(o)) if c.order is not None else None)
         f, s, pool, _, open_legs = self._join_orders(c)
-        dst = c.dst.copy()
-        keep = np.ones(c.src.size, bool)
-        arr_t = c.time.copy()
-        arr_r = c.row.copy()
+        kind = np.zeros(c.src.size, np.uint8)  # 1 = joined payment (arrives at its payout), 2 = absorbed payout
+        dst = c.dst
         if f.size:
+            dst = c.dst.copy()
             dst[f] = c.dst[s]
-            arr_t[f] = np.maximum(c.time[s], c.time[f])
-            arr_r[f] = c.row[s]
-            keep[s] = False
-        k = np.flatnonzero(keep)
-        off, order = _counting_sort(c.src[k], n_acc)
-        sel = k[order]  # movement (in time order) placed at each CSR slot
-        self.out_off = off
-        self.dst = dst[sel].astype(np.int32)
-        self.time = c.time[sel]
-        self.amount = c.amount[sel]
-        self.chan = c.chan[sel]
-        self.row = c.row[sel].astype(np.int32)
-        slot_of = np.full(c.src.size, -1, np.int64)
-        slot_of[sel] = np.arange(sel.size)
-        # Incoming CSR by arrival: the time order, with joined legs moved to their arrival.
+            kind[f] = 1
+            kind[s] = 2
+        (self.out_off, self.dst, self.time, self.amount, self.chan, self.row,
+         slot_of) = _out_csr(c.src, dst, c.time, c.amount, c.chan, c.row, kind, n_acc)
+        # Incoming CSR by arrival: the time order, with joined payments moved to their payout time.
+        late_t = np.maximum(c.time[s], c.time[f])
+        late_r = c.row[s].astype(np.int64)
+        by_arr = np.lexsort((late_r, late_t))
+        self.in_off, self.in_pos = _in_csr(dst, c.time, c.row, kind, slot_of, f[by_arr], late_t[by_arr],
+                                           late_r[by_arr], n_acc)
         if f.size:
-            by_arr = np.lexsort((arr_r[k], arr_t[k]))
-            kt = k[by_arr]
-        else:
-            kt = k
-        self.in_off, self.in_pos = _in_csr(dst[kt].astype(np.int32), slot_of[kt].astype(np.int32), n_acc)
-        if f.size:
-            tp_slot = slot_of[f]
+            tp_slot = slot_of[f].astype(np.int64)
             o = np.argsort(tp_slot)
             self.tp_pos = tp_slot[o]
-            self.tp_time = arr_t[f][o]
+            self.tp_time = late_t[o]
             self.tp_row = c.row[s][o].astype(np.int32)
             self.tp_pool = pool[o].astype(np.int32)
-            self.tp_order = c.order.take(pa.array(f[o])) if c.order is not None else pa.array([], pa.string())
+            self.tp_order = (c.order.take(pa.array(f[o])).cast(pa.string()) if c.order is not None
+                             else pa.array([], pa.string()))
         else:
             self.tp_pos = np.zeros(0, np.int64)
             self.tp_time = np.zeros(0, np.int64)
@@ -550,7 +621,7 @@ class LedgerIndex:
             self.tp_order = pa.array([], pa.string())
         if open_legs.size and c.order is not None:
             self.open_rows = c.row[open_legs].astype(np.int32)
-            self.open_order = c.order.take(pa.array(open_legs))
+            self.open_order = c.order.take(pa.array(open_legs)).cast(pa.string())
             self.flags.counts["third-party legs without their partner (order to resolve)"] = int(open_legs.size)
         else:
             self.open_rows = np.zeros(0, np.int32)

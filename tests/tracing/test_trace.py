@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -275,3 +276,19 @@ def test_kernel_workspace_grows_and_gives_the_same_trace(policy, monkeypatch):
     for name in ("e_victim", "e_row", "e_taint", "e_level", "e_status", "p_in_row", "p_out_row", "p_amount"):
         assert np.array_equal(getattr(roomy, name), getattr(grown, name)), name
     assert roomy.e_row.size > 50
+
+
+def test_dictionary_coded_columns_index_like_strings():
+    """Dictionary columns are read by their codes; an order number repeated in the dictionary still pairs."""
+    plain = ledger_table(BASE)
+    orders = pa.DictionaryArray.from_arrays(pa.array([None, None, None, None, 0, 2, None], pa.int32()),
+                                            pa.array(["O1", "O9", "O1"]))
+    coded = plain.set_column(6, "order_no", orders)
+    for c in ("from_account", "to_account", "channel"):
+        i = coded.schema.get_field_index(c)
+        coded = coded.set_column(i, c, pc.dictionary_encode(coded.column(c)))
+    a, b = LedgerIndex.from_arrow(plain), LedgerIndex.from_arrow(coded)
+    assert a.tp_pos.size == b.tp_pos.size == 1
+    for attr in ("out_off", "dst", "time", "amount", "row", "in_off", "in_pos", "tp_pos", "tp_time", "tp_row"):
+        assert np.array_equal(getattr(a, attr), getattr(b, attr)), attr
+    assert b.tp_order.to_pylist() == ["O1"]
