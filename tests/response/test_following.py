@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanzha.response.following import follow_money
 from fanzha.response.schemas import ExecuteIn, ReportCreate, StatementRowIn
-from fanzha.response.seed import seed_demo
 from fanzha.response.service import actor_of, execute, submit_report
-from fanzha.store.db import create_store_engine
 from fanzha.store.models import Order, OrderKind, User
 
 T = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def session(store_url: str) -> Iterator[Session]:
-    engine = create_store_engine(store_url)
-    with Session(engine) as s:
-        seed_demo(s, password="test-password-123")
-        s.commit()
-        yield s
-    engine.dispose()
 
 
 def actor(s: Session, username: str):  # type: ignore[no-untyped-def]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,24 +10,12 @@ from sqlalchemy.orm import Session
 
 from fanzha.response.returns import case_returns, freeze_stopped, linked_cases, plan_returns, return_frozen_money
 from fanzha.response.schemas import ExecuteIn, ReportCreate, StatementRowIn
-from fanzha.response.seed import seed_demo
 from fanzha.response.service import Conflict, Forbidden, actor_of, execute, submit_report
 from fanzha.store.audit import Actor
-from fanzha.store.db import create_store_engine
 from fanzha.store.models import AuditLog, FundReturn, Order, OrderKind, OrderStatus, User
 
 T = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
 MULE = "6222020000000001"
-
-
-@pytest.fixture
-def session(store_url: str) -> Iterator[Session]:
-    engine = create_store_engine(store_url)
-    with Session(engine) as s:
-        seed_demo(s, password="test-password-123")
-        s.commit()
-        yield s
-    engine.dispose()
 
 
 def actor(s: Session, username: str) -> Actor:
