@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from fanzha.contracts.vocab import Channel
 from fanzha.tracing import kernels
-from fanzha.tracing.kernels import BELOW_MIN, BEYOND_LEVELS, CASHED_OUT, FOLLOWED, POOL_PENDING, STATUS_NAMES
-from fanzha.tracing.ledger import CHANNEL_CODES, SINK_MIN, LedgerIndex
+from fanzha.tracing.kernels import BELOW_MIN, BEYOND_LEVELS, CASHED_OUT, FOLLOWED, STATUS_NAMES
+from fanzha.tracing.ledger import CHANNEL_CODES, LedgerIndex
 
 NO_HORIZON = np.iinfo(np.int64).max
 SEED_TIME_TOLERANCE_MS = 10 * 60 * 1000
@@ -138,6 +138,7 @@ class TraceResult:
     p_amount: np.ndarray
     # positions of e_row / p_in_row in this ledger's CSR (rows are stable across ledgers, positions are not)
     e_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    e_src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sender codes of e_pos
     p_in_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # per (account, victim)
     h_account: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -326,69 +327,20 @@ def _jsonable(t: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
-def _aggregate(res: TraceResult, seed_pos_v: set[tuple[int, int]] | None = None) -> None:
-    """Per (account, victim) and per account figures from the movements and pieces."""
+def _aggregate(res: TraceResult) -> None:
+    """Per (account, victim) and per account figures from the movements and pieces (see :func:`kernels.aggregate`)."""
     lg = res.ledger
-    nv = max(len(res.victims), 1)
-    pos = res.e_pos
-    dst = lg.dst[pos].astype(np.int64)
-    src = lg.src_of(pos)
-    st = res.e_status
-    arrive = (st == FOLLOWED) | (st == POOL_PENDING)
-    is_seed = np.zeros(pos.size, bool)
-    if res.seed_row.size:
-        key_seed = res.seed_victim * (lg.n_rows + 1) + res.seed_row
-        is_seed = np.isin(res.e_victim * (lg.n_rows + 1) + res.e_row, key_seed)
-    k_in = dst[arrive] * nv + res.e_victim[arrive]
-    pin = res.p_in_pos[res.p_out_row < 0]
-    k_held = lg.dst[pin].astype(np.int64) * nv + res.p_victim[res.p_out_row < 0]
-    pend = st == POOL_PENDING
-    k_pend = dst[pend] * nv + res.e_victim[pend]
-    keys = np.unique(k_in)
-    nk = keys.size
-    h_in = np.bincount(np.searchsorted(keys, k_in), weights=res.e_taint[arrive], minlength=nk)
-    lv = np.full(nk, np.iinfo(np.int64).max)
-    np.minimum.at(lv, np.searchsorted(keys, k_in), res.e_level[arrive])
-    ok_out = ~is_seed
-    k_out = src[ok_out] * nv + res.e_victim[ok_out]
-    inside = np.isin(k_out, keys)
-    sink = (lg.chan[pos[ok_out]] >= SINK_MIN) | (dst[ok_out] < 0)
-    idx_out = np.searchsorted(keys, k_out[inside])
-    h_out = np.bincount(idx_out, weights=np.where(sink[inside], 0.0, res.e_taint[ok_out][inside]), minlength=nk)
-    h_cash = np.bincount(idx_out, weights=np.where(sink[inside], res.e_taint[ok_out][inside], 0.0), minlength=nk)
-    hk = np.isin(k_held, keys)
-    h_held = np.bincount(np.searchsorted(keys, k_held[hk]), weights=res.p_amount[res.p_out_row < 0][hk],
-                         minlength=nk).astype(np.float64)  # empty weights give an int array
-    h_held += np.bincount(np.searchsorted(keys, k_pend), weights=res.e_taint[pend], minlength=nk)
-    res.h_account, res.h_victim = keys // nv, keys % nv
-    res.h_level, res.h_in, res.h_out, res.h_cashed, res.h_held = lv, h_in, h_out, h_cash, h_held
-    acc, inv = np.unique(res.h_account, return_inverse=True)
-    na = acc.size
-    res.a_account = acc
-    res.a_in = np.bincount(inv, weights=h_in, minlength=na)
-    res.a_out = np.bincount(inv, weights=h_out, minlength=na)
-    res.a_cashed = np.bincount(inv, weights=h_cash, minlength=na)
-    res.a_held = np.bincount(inv, weights=h_held, minlength=na)
-    res.a_victims = np.bincount(inv, minlength=na)
-    lmin = np.full(na, np.iinfo(np.int64).max)
-    lmax = np.zeros(na, np.int64)
-    ai = np.searchsorted(acc, dst[arrive])
-    np.minimum.at(lmin, ai, res.e_level[arrive])
-    np.maximum.at(lmax, ai, res.e_level[arrive])
-    res.a_level_min, res.a_level_max = lmin, lmax
-    arr_t = lg.time[pos[arrive]].copy()
-    if lg.tp_pos.size:
-        k = np.minimum(np.searchsorted(lg.tp_pos, pos[arrive]), lg.tp_pos.size - 1)
-        hit = lg.tp_pos[k] == pos[arrive]
-        arr_t[hit] = lg.tp_time[k[hit]]
-    first = np.full(na, np.iinfo(np.int64).max)
-    np.minimum.at(first, ai, arr_t)
-    res.a_first_in = first
-    last = np.zeros(na, np.int64)
-    m_out = np.isin(src, acc) & ~is_seed
-    np.maximum.at(last, np.searchsorted(acc, src[m_out]), lg.time[pos[m_out]])
-    res.a_last_out = last
-    res.a_pool = (lg.acct_flags[acc] & 1).astype(bool) if acc.size else np.zeros(0, bool)
+    src = res.e_src if res.e_src.size == res.e_pos.size else lg.src_of(res.e_pos)
+    (res.h_account, res.h_victim, res.h_level, res.h_in, res.h_out, res.h_cashed, res.h_held, res.a_account,
+     res.a_in, res.a_out, res.a_cashed, res.a_held, res.a_victims, res.a_level_min, res.a_level_max,
+     res.a_first_in, res.a_last_out, res.a_pool, _) = kernels.aggregate(
+        lg.dst, src, lg.chan, lg.time, lg.tp_pos, lg.tp_time, lg.acct_flags, max(len(res.victims), 1),
+        lg.n_rows, *(np.ascontiguousarray(a, np.int64) for a in (res.e_pos, res.e_victim, res.e_row)),
+        np.ascontiguousarray(res.e_taint, np.float64), np.ascontiguousarray(res.e_level, np.int64),
+        np.ascontiguousarray(res.e_status, np.int64),
+        *(np.ascontiguousarray(a, np.int64) for a in (res.seed_victim, res.seed_row, res.p_in_pos, res.p_out_row,
+                                                       res.p_victim)),
+        np.ascontiguousarray(res.p_amount, np.float64))
 
 
 def _check_params(policy: str, max_levels: int, min_amount: float) -> None:
@@ -412,14 +364,14 @@ def trace(ledger: LedgerIndex, seeds: Sequence[Seed], policy: str = "fifo", max_
     hz = NO_HORIZON if h is None else h
     victims, sv, se, sx = resolve_seeds(ledger, seeds)
     out = kernels.run(ledger, policy, max_levels, hz, min_amount, se, sx, np.ones(se.size, np.int64), sv)
-    r_v, r_e, r_t, r_l, r_s, q_v, q_i, q_o, q_a, loads = out
+    r_v, r_e, r_t, r_l, r_s, q_v, q_i, q_o, q_a, r_src, loads = out
     res = TraceResult(
         ledger=ledger, policy=policy, max_levels=max_levels, horizon=hz, min_amount=min_amount, victims=victims,
         seed_victim=sv, seed_row=ledger.row[se].astype(np.int64), seed_taint=sx,
         e_victim=r_v, e_row=ledger.row[r_e].astype(np.int64), e_taint=r_t, e_level=r_l, e_status=r_s,
         p_victim=q_v, p_in_row=ledger.row[q_i].astype(np.int64),
         p_out_row=np.where(q_o >= 0, ledger.row[np.maximum(q_o, 0)], -1).astype(np.int64), p_amount=q_a,
-        e_pos=r_e, p_in_pos=q_i,
+        e_pos=r_e, e_src=r_src, p_in_pos=q_i,
     )
     res.stats = {"accounts_loaded": int(loads)}
     _aggregate(res)
@@ -497,8 +449,8 @@ def extend(result: TraceResult, statement_rows: pa.Table) -> Extension:
                           init_e, init_x, init_l, init_v, k0=k0)
     else:
         z = np.zeros(0, np.int64)
-        out = (z, z, np.zeros(0), z, z, z, z, z, np.zeros(0), 0)
-    r_v, r_e, r_t, r_l, r_s, q_v, q_i, q_o, q_a, loads = out
+        out = (z, z, np.zeros(0), z, z, z, z, z, np.zeros(0), z, 0)
+    r_v, r_e, r_t, r_l, r_s, q_v, q_i, q_o, q_a, r_src, loads = out
     r_row = ledger.row[r_e].astype(np.int64)
     fresh = ~_before(ledger.time[r_e], r_row, k0)
     redone_in = set((result.e_victim[redo] * (ledger.n_rows + 1) + result.e_row[redo]).tolist())
@@ -520,6 +472,7 @@ def extend(result: TraceResult, statement_rows: pa.Table) -> Extension:
                                   np.where(q_o >= 0, ledger.row[np.maximum(q_o, 0)], -1).astype(np.int64)]),
         p_amount=np.concatenate([result.p_amount[keep_p], q_a]),
         e_pos=np.concatenate([pos[kept], r_e[fresh]]),
+        e_src=np.concatenate([ledger.src_of(pos[kept]), r_src[fresh]]),
         p_in_pos=np.concatenate([ledger.positions_of_rows(result.p_in_row[keep_p]), q_i]),
     )
     res.stats = {"accounts_loaded": int(loads), "incremental_from_ms": k0[0]}
