@@ -165,10 +165,10 @@ class BehaviourFeatures:
             "r_age_days": np.where(self.r_known[ids], (end - self.r_activated[ids]) * (1.0 / DAY), -1.0),
             "r_verified": self.r_verified[ids],
         }
-        X = np.empty((len(ids), len(FEATURES)), np.float64)
+        XT = np.empty((len(FEATURES), len(ids)), np.float64)  # feature-major: each column a contiguous copy
         for j, f in enumerate(FEATURES):
-            X[:, j] = cols[f]
-        return st, X, ids
+            XT[j] = cols[f]
+        return st, XT.T, ids
 
     def snapshot(self) -> dict[str, Any]:
         own = self.stats.snapshot() if self.own else {}
@@ -346,15 +346,21 @@ class ScoreBound:
                 prob = 1.0 / (1.0 + np.exp(-self.sigmoid * r))
                 return bool(self.model.calibrator.predict(np.array([prob]))[0] >= p)
 
+
             lo, hi = -60.0, 60.0
             if p == np.inf or not reaches(hi):
                 cut = np.inf
             elif reaches(lo):
                 cut = -np.inf
             else:
-                for _ in range(100):  # invariant: not reaches(lo), reaches(hi)
-                    mid = (lo + hi) / 2
-                    lo, hi = (lo, mid) if reaches(mid) else (mid, hi)
+                for _ in range(7):  # invariant: not reaches(lo), reaches(hi); 1024-way splits
+                    grid = np.linspace(lo, hi, 1025)
+                    prob = 1.0 / (1.0 + np.exp(-self.sigmoid * grid))
+                    ok = self.model.calibrator.predict(prob) >= p
+                    first = int(np.argmax(ok)) if ok.any() else len(grid) - 1
+                    lo, hi = float(grid[max(first - 1, 0)]), float(grid[first])
+                    if first == 0 or hi - lo < 1e-12:
+                        break
                 cut = lo - 1e-6
             self._cuts[p] = cut
         return self._cuts[p]
@@ -369,7 +375,7 @@ class ScoreBound:
         levels, which = np.unique(need[start], return_inverse=True)  # two or three distinct levels
         cuts = np.array([self.raw_cut(float(p)) for p in levels])[which]
         bounds = np.r_[start, len(ids)].astype(np.int64)
-        keep: np.ndarray = prune_rows(np.ascontiguousarray(X, np.float64), bounds, cuts, self.roots, *self.trees, 4)
+        keep: np.ndarray = prune_rows(np.ascontiguousarray(X.T, np.float64), bounds, cuts, self.roots, *self.trees, 4)
         return keep
 
 

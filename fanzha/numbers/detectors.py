@@ -7,7 +7,7 @@ versioned so each alert says which rule produced it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -15,6 +15,9 @@ import polars as pl
 from fanzha.numbers.events import CALL, SMS
 from fanzha.numbers.kernels import KeyTable, sweep_windows
 from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
+
+if TYPE_CHECKING:
+    from fanzha.numbers.text import TextModel
 
 MINUTE = 60_000
 KEY_SEED = 7  # seed of the 64-bit hash behind every number id
@@ -326,8 +329,9 @@ class TextDetector:
     version = "text-lr-1"
 
     def __init__(self, threshold: float = 0.9, min_recipients: int = 3, confidence: float = 0.99,
-                 index: NumberIndex | None = None) -> None:
+                 index: NumberIndex | None = None, model: TextModel | None = None) -> None:
         self.threshold, self.min_recipients, self.confidence = threshold, min_recipients, confidence
+        self.model = model  # None: the shipped model, trained at first use in the process
         self.own_index = index is None
         self.index = index if index is not None else NumberIndex()
         self.counts = pl.DataFrame(schema={"src": pl.Int64, "dst": pl.Int64})  # lure recipients per sender id
@@ -343,7 +347,7 @@ class TextDetector:
             self._texts, self._scores = KeyTable(), np.empty(0, np.float64)
         tid, new = self._texts.intern(texts.hash(seed=KEY_SEED).to_numpy())
         if len(new):
-            self._scores = np.concatenate([self._scores, score_texts(texts.gather(new))])
+            self._scores = np.concatenate([self._scores, score_texts(texts.gather(new), self.model)])
         return self._scores[tid]
 
     def on_batch(self, events: pl.DataFrame, watermark: int) -> pl.DataFrame:

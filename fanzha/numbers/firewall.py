@@ -37,11 +37,17 @@ class CityInputs:
 
 
 def build_firewall(inputs: CityInputs, model: BehaviourModel | None) -> tuple[list[Stage], list[Detector]]:
-    """The shared stages (number ids, window statistics) and the detectors reading them."""
+    """The shared stages (number ids, window statistics) and the detectors reading them.
+
+    Models are loaded here, before the first event: the SMS content model (trained on the
+    shipped corpus once per process) as much as the behaviour model.
+    """
+    from fanzha.numbers.text import default_model
+
     index = NumberIndex()
     stats = WindowStats(min_events=3, exempt=inputs.whitelist, index=index)
     dets: list[Detector] = [SpoofDetector(inputs.whitelist, index=index), BurstDetector(stats),
-                            TextDetector(index=index)]
+                            TextDetector(index=index, model=default_model())]
     if model is not None:
         dets.append(BehaviourDetector(model, BehaviourFeatures(inputs.register, stats=stats)))
     return [index, stats], dets

@@ -184,6 +184,15 @@ def window_sweep(
         b = start[k + 1]
         if b - a < min_distinct:
             continue
+        # a window holds min_distinct rows only if some min_distinct consecutive rows span less
+        # than its width: most subscribers have no such stretch and are skipped in one scan
+        dense = False
+        for i in range(a, b - min_distinct + 1):
+            if t[i + min_distinct - 1] - t[i] < width:
+                dense = True
+                break
+        if not dense:
+            continue
         left = a
         right = a
         last_end = lo
@@ -343,10 +352,13 @@ def tree_raw(X: np.ndarray, roots: np.ndarray, feature: np.ndarray, threshold: n
 
 
 @njit(cache=True)
-def prune_rows(X: np.ndarray, group_start: np.ndarray, group_cut: np.ndarray, roots: np.ndarray,
+def prune_rows(XT: np.ndarray, group_start: np.ndarray, group_cut: np.ndarray, roots: np.ndarray,
                feature: np.ndarray, threshold: np.ndarray, left: np.ndarray, right: np.ndarray,
                value: np.ndarray, leaf_rows: int) -> np.ndarray:
     """Rows whose raw score may reach their group's cut (True) — the rest provably stay below it.
+
+    ``XT`` is the feature matrix transposed (features × rows), so a box's minima and maxima
+    are read from contiguous memory.
 
     Rows of a group (one number, windows in time order) form a box (per-feature min and
     max); the sum over trees of the best leaf the box can reach bounds every row's raw
@@ -354,7 +366,7 @@ def prune_rows(X: np.ndarray, group_start: np.ndarray, group_cut: np.ndarray, ro
     most ``leaf_rows`` rows that may reach the cut is kept. Boxes holding a NaN are kept (missing values
     follow default directions this bound does not model).
     """
-    n, nf = X.shape
+    nf, n = XT.shape
     keep = np.zeros(n, np.bool_)
     lo = np.empty(nf)
     hi = np.empty(nf)
@@ -379,9 +391,9 @@ def prune_rows(X: np.ndarray, group_start: np.ndarray, group_cut: np.ndarray, ro
             for f in range(nf):
                 lo[f] = np.inf
                 hi[f] = -np.inf
-            for i in range(a, b):
-                for f in range(nf):
-                    x = X[i, f]
+            for f in range(nf):
+                for i in range(a, b):
+                    x = XT[f, i]
                     if x != x:
                         nan = True
                     if x < lo[f]:
@@ -426,7 +438,8 @@ def warm_up() -> None:
     X = np.zeros((3, 1))
     roots = np.array([0], np.int64)
     tree_raw(X, roots, feat, thr, kids[0], kids[1], val)
-    prune_rows(X, np.array([0, 3], np.int64), np.array([0.0]), roots, feat, thr, kids[0], kids[1], val, 1)
+    prune_rows(np.ascontiguousarray(X.T), np.array([0, 3], np.int64), np.array([0.0]), roots, feat, thr, kids[0],
+               kids[1], val, 1)
 
 
 _window_sweep: Any = window_sweep  # numba's Dispatcher is untyped for mypy; the signature is above
