@@ -2,12 +2,15 @@
 
 Pipeline: the carrier's numeric features, plus (when a contact graph is given) structure
 features, neighbours' feature aggregates and out-of-fold label features (see
-:mod:`fanzha.numbers.graph_features`), into seed-averaged LightGBM. Probabilities are
+:mod:`fanzha.numbers.graph_features`), into a committee (seed-averaged LightGBM on the
+whole design and on the carrier's features, extra-trees LightGBM, and a logistic regression
+on normal scores: different kinds of model err on partly different rows). Probabilities are
 calibrated (Platt scaling) and the 0/1 decision threshold is chosen to maximise macro-F1,
 both on inner cross-validation predictions over the *training* rows only: the rows being
 evaluated never tune anything.
 
-The model file is a single JSON document (boosters as LightGBM text, calibration, the
+The model file is a single JSON document (boosters as LightGBM text, the linear member's
+quantiles and coefficients, calibration, the
 threshold, the feature lists, a hash of the training data and the labels the model may
 read for graph label features), so loading a model never runs pickled code.
 """
