@@ -5,15 +5,23 @@ writes commit before its response is sent. On SQLite the writers of this process
 on one lock before ``BEGIN IMMEDIATE``: the database takes one writer at a time anyway,
 and a lock hands over at once where SQLite's busy handler would sleep and poll. Reads
 never take it (WAL readers do not block the writer).
+
+Every dependency here is ``async``: FastAPI runs a plain ``def`` dependency in the
+thread pool, and a hop there and back per dependency per request cost more than the
+work itself. The signed-in user is checked from the JWT and a per-process cache of
+users (:class:`ActorCache`, re-read after ``USER_RECHECK_SECONDS``), so a deactivated
+user or a changed role takes effect within seconds without a database read per request.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,7 +31,7 @@ from fanzha.response.escalation import EscalationPolicy
 from fanzha.response.service import IntakeHook, actor_of
 from fanzha.settings import Settings
 from fanzha.store.audit import Actor
-from fanzha.store.db import normalise_url, session_factory, session_scope
+from fanzha.store.db import create_store_engine, normalise_url, session_factory, session_scope
 from fanzha.store.models import Role, User
 
 
@@ -36,11 +44,35 @@ class Database:
         self.sessions: sessionmaker[Session] = session_factory(url)
         self.write_sessions: sessionmaker[Session] = session_factory(url, sqlite_immediate=self.is_sqlite)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self.actors = ActorCache(self)
+        # Its own one-connection pool: only the event loop's thread uses it, so checking a
+        # connection out never waits behind the worker threads' transactions.
+        # (An in-memory SQLite database exists once per engine: it keeps the shared one.)
+        in_memory = self.is_sqlite and normalise_url(url).database in (None, "", ":memory:")
+        self._loop_sessions: sessionmaker[Session] = self.sessions if in_memory else sessionmaker(
+            bind=create_store_engine(url, pool_size=1, max_overflow=0), expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         with session_scope(self.sessions) as session:
             yield session
+
+    @contextmanager
+    def read_in_loop(self) -> Iterator[Session]:
+        """A read-only unit of work run on the event loop itself, for small indexed reads.
+
+        A desk queue poll is a millisecond of database work; sending it to the thread pool
+        and back cost more than that (and waited for the GIL behind busy workers). Only
+        for reads that never wait on a lock: WAL readers and PostgreSQL snapshots do not.
+        """
+        with session_scope(self._loop_sessions) as session:
+            yield session
+
+    def dispose(self) -> None:
+        """Close the event loop's own connection (the shared factories are :func:`dispose_all`'s)."""
+        bind = self._loop_sessions.kw.get("bind")
+        if bind is not None and self._loop_sessions is not self.sessions:
+            bind.dispose()
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -52,22 +84,64 @@ class Database:
             yield session
 
 
-def get_settings_dep(request: Request) -> Settings:
+USER_RECHECK_SECONDS = 2.0
+"""How long a user's active flag, role and organisation are trusted before being re-read."""
+
+
+class ActorCache:
+    """Signed-in users by id, re-read from the store once they are ``USER_RECHECK_SECONDS`` old.
+
+    A token proves who signed in; whether that user may still act is the store's, and
+    asking it on every request was a round trip (and a thread hop) per request. A stale
+    entry is at most a few seconds old, so deactivation is still effectively at once.
+    """
+
+    def __init__(self, db: Database, ttl: float = USER_RECHECK_SECONDS) -> None:
+        self._db = db
+        self.ttl = ttl
+        self._entries: dict[int, tuple[float, Actor | None]] = {}
+
+    def cached(self, user_id: int) -> tuple[bool, Actor | None]:
+        """(fresh, actor) without touching the store; actor None = unknown or inactive."""
+        entry = self._entries.get(user_id)
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return False, None
+        return True, entry[1]
+
+    def load(self, user_id: int) -> Actor | None:
+        """Re-read the user (blocking: call it from a worker thread)."""
+        with self._db.read() as session:
+            user = session.get(User, user_id)
+            actor = actor_of(user) if user is not None and user.active else None
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[user_id] = (time.monotonic(), actor)
+        return actor
+
+    def forget(self, user_id: int | None = None) -> None:
+        """Drop one user (or all): the next request re-reads them."""
+        if user_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(user_id, None)
+
+
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_policy(request: Request) -> EscalationPolicy:
+async def get_policy(request: Request) -> EscalationPolicy:
     policy: EscalationPolicy = request.app.state.policy
     return policy
 
 
-def get_intake_hook(request: Request) -> IntakeHook | None:
+async def get_intake_hook(request: Request) -> IntakeHook | None:
     hook: IntakeHook | None = request.app.state.intake_hook
     return hook
 
@@ -83,26 +157,27 @@ TokenDep = Annotated[str, Depends(oauth2_scheme)]
 _UNAUTHORISED = {"WWW-Authenticate": "Bearer"}
 
 
-def current_actor(token: TokenDep, settings: SettingsDep, db: DbDep) -> Actor:
-    """The signed-in user, re-read from the store on every request."""
+async def current_actor(token: TokenDep, settings: SettingsDep, db: DbDep) -> Actor:
+    """The signed-in user: a valid JWT, and a user the store knows as active (cached briefly)."""
     try:
         user_id = decode_access_token(token, settings)
     except TokenError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=_UNAUTHORISED) from None
-    with db.read() as session:
-        user = session.get(User, user_id)
-        if user is None or not user.active:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or inactive user", headers=_UNAUTHORISED)
-        return actor_of(user)
+    fresh, actor = db.actors.cached(user_id)
+    if not fresh:
+        actor = await to_thread.run_sync(db.actors.load, user_id)
+    if actor is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or inactive user", headers=_UNAUTHORISED)
+    return actor
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
 
 
-def require(roles: frozenset[Role]) -> Callable[[Actor], Actor]:
+def require(roles: frozenset[Role]) -> Callable[[Actor], Awaitable[Actor]]:
     """A dependency admitting only ``roles`` (403 otherwise); scoping by organisation is the service's."""
 
-    def check(actor: ActorDep) -> Actor:
+    async def check(actor: ActorDep) -> Actor:
         if actor.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {actor.role} may not do this")
         return actor

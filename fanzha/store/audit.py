@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from fanzha.store.models import AuditLog, Role
+from fanzha.store.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -32,3 +34,21 @@ def audit(session: Session, actor: Actor, action: str, object_type: str, object_
                    details=details)
     session.add(row)
     return row
+
+
+_AUDIT_INSERT = insert(cast(Table, AuditLog.__table__))  # Core, not the ORM's bulk path
+
+
+def audit_insert(session: Session, actor: Actor, action: str, object_type: str, object_id: str | int | None,
+                 personal_data: bool = False, details: dict[str, Any] | None = None) -> None:
+    """:func:`audit`, written at once with a Core INSERT (no ORM object, no flush).
+
+    For hot paths (intake): the ORM unit of work's flush cost about a millisecond a row.
+    Same transaction, same columns, so it rolls back with the act it records.
+    """
+    session.execute(_AUDIT_INSERT, {
+        "at": utcnow(), "user_id": actor.user_id, "username": actor.username, "role": actor.role,
+        "organisation_id": actor.organisation_id, "action": action, "object_type": object_type,
+        "object_id": None if object_id is None else str(object_id), "personal_data": personal_data,
+        "details": details,
+    })

@@ -57,7 +57,9 @@ def _start(url: str, port: int, data: Path) -> subprocess.Popen[bytes]:
            "FANZHA_ESCALATION_INTERVAL_SECONDS": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "fanzha.cli.main", "serve", "--url", url, "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    # Importing the app (phonenumbers' geocoder data above all) takes a second or two on a quiet
+    # machine but over a minute on the 2 shared cores under load: wait long enough not to flake.
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from fanzha.api.deps import DbDep, HookDep, PolicyDep, SettingsDep, require
+from fanzha.api.writer import IntakeWriter
 from fanzha.response import service
 from fanzha.response.schemas import CasePublic, CaseSummary, ReportCreate
 from fanzha.response.service import CASE_READERS, INTAKE_ROLES, InvalidInput
@@ -24,16 +25,15 @@ Reader = Annotated[Actor, Depends(require(CASE_READERS))]
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": CasePublic, "description": "Resubmission: the case the key already made"}},
 )
-def submit_report(
+async def submit_report(
     report: ReportCreate,
-    response: Response,
+    request: Request,
     actor: Intake,
-    db: DbDep,
     settings: SettingsDep,
     policy: PolicyDep,
     hook: HookDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
-) -> CasePublic:
+) -> Response:
     """Create the case, its stop-payment, block, takedown and resolution orders and its trace job at once.
 
     The ``Idempotency-Key`` header (or ``idempotency_key`` field) is required: sending the
@@ -41,13 +41,13 @@ def submit_report(
     """
     if idempotency_key and report.idempotency_key and idempotency_key != report.idempotency_key:
         raise InvalidInput(("header", "Idempotency-Key"), "differs from the body's idempotency_key")
-    result = service.submit_report_retrying(
-        db.write, report, actor, idempotency_key=idempotency_key, home_city=settings.home_city, policy=policy,
-        hook=hook,
-    )
-    if not result.created:
-        response.status_code = status.HTTP_200_OK
-    return result.case
+    # Group commit (fanzha.api.writer): concurrent reports share one transaction, a SAVEPOINT each.
+    writer: IntakeWriter = request.app.state.intake_writer
+    result = await writer.submit(report, actor, idempotency_key=idempotency_key, home_city=settings.home_city,
+                                 policy=policy, hook=hook)
+    # The case was built from what was written: serialise it once, no second validation pass.
+    return Response(result.case.model_dump_json(), media_type="application/json",
+                    status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
 @router.get("", response_model=list[CaseSummary])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import TypeAdapter
 
 from fanzha.api.deps import DbDep, PolicyDep, require
 from fanzha.response import service
@@ -24,18 +25,24 @@ _ERRORS: dict[int | str, dict[str, str]] = {
 }
 
 
+_QUEUE = TypeAdapter(list[OrderPublic])
+
+
 @router.get("/desk/orders", response_model=list[OrderPublic])
-def desk_queue(
+async def desk_queue(
     actor: Desk,
     db: DbDep,
     status: OrderStatus | None = None,
     case_id: int | None = None,
     after_id: Annotated[int | None, Query(description="Only orders with a larger id (incremental polling).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[OrderPublic]:
+) -> Response:
     """Your own organisation's orders, oldest first."""
-    with db.read() as session:
-        return service.desk_orders(session, actor, status=status, case_id=case_id, after_id=after_id, limit=limit)
+    # Desks poll this: read on the loop (see Database.read_in_loop) and serialise once,
+    # instead of a thread-pool round trip and FastAPI re-validating the models it was given.
+    with db.read_in_loop() as session:
+        orders = service.desk_orders(session, actor, status=status, case_id=case_id, after_id=after_id, limit=limit)
+    return Response(_QUEUE.dump_json(orders), media_type="application/json")
 
 
 @router.get("/orders", response_model=list[OrderPublic])

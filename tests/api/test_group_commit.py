@@ -1,0 +1,153 @@
+"""Group commit (fanzha.api.writer): reports that share a transaction are still each atomic."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fanzha.api.deps import Database
+from fanzha.api.writer import IntakeWriter
+from fanzha.response.schemas import ReportCreate
+from fanzha.response.seed import seed_demo
+from fanzha.response.service import IntakeResult, InvalidInput, actor_of
+from fanzha.store.audit import Actor
+from fanzha.store.models import AuditLog, Case, Order, TraceJob, User
+
+
+@pytest.fixture
+def db(store_url: str) -> Iterator[Database]:
+    database = Database(store_url)
+    with database.write() as s:
+        seed_demo(s, password="pw-for-tests-1")
+    yield database
+    database.dispose()
+
+
+def _intake(db: Database) -> Actor:
+    with db.read() as s:
+        return actor_of(s.scalars(select(User).where(User.username == "intake")).one())
+
+
+def _report(key: str, account: str, station: str | None = None) -> ReportCreate:
+    t = datetime.now(UTC) - timedelta(minutes=3)
+    victim: dict[str, Any] = {"number": "13812345678", "name": "张三"}
+    if station:
+        victim["station"] = station
+    return ReportCreate.model_validate({
+        "idempotency_key": key, "victim": victim,
+        "transfers": [{"amount_cents": 10_000, "time": t.isoformat(), "to_bank": "ICBC", "to_account": account}],
+        "fraud_numbers": ["13912345678"],
+    })
+
+
+def _gate_first() -> tuple[Any, threading.Event]:
+    """A hook that holds the writer in its first report until released, so the rest queue into one batch."""
+    release = threading.Event()
+    held = threading.Event()
+
+    def hook(step: str, _session: Session) -> None:
+        if step == "checked" and not held.is_set():
+            held.set()
+            release.wait(10)
+
+    return hook, release
+
+
+async def _submit_all(writer: IntakeWriter, actor: Actor, reports: list[ReportCreate], hook: Any,
+                      release: threading.Event) -> list[IntakeResult | BaseException]:
+    first = asyncio.ensure_future(writer.submit(reports[0], actor, hook=hook))
+    await asyncio.sleep(0.2)  # the writer now holds report 0; the others queue behind it
+    rest = [asyncio.ensure_future(writer.submit(r, actor, hook=hook)) for r in reports[1:]]
+    await asyncio.sleep(0.1)
+    release.set()
+    return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+
+def test_a_failing_report_does_not_take_its_batch_down(db: Database) -> None:
+    writer = IntakeWriter(db)
+    actor = _intake(db)
+    hook, release = _gate_first()
+    reports = [_report("g-0", "6222000000000100"), _report("g-bad", "6222000000000101", station="NO-SUCH-UNIT"),
+               _report("g-2", "6222000000000102"), _report("g-0", "6222000000000100")]
+    try:
+        results = asyncio.run(_submit_all(writer, actor, reports, hook, release))
+    finally:
+        writer.close()
+    assert writer.batches == 2  # report 0 alone, then the three that queued behind it together
+    ok0, bad, ok2, again = results
+    assert isinstance(bad, InvalidInput) and bad.loc == ("body", "victim", "station")
+    assert isinstance(ok0, IntakeResult) and ok0.created
+    assert isinstance(ok2, IntakeResult) and ok2.created
+    assert isinstance(again, IntakeResult) and not again.created and again.case.id == ok0.case.id
+    with db.read() as s:
+        keys = set(s.scalars(select(Case.idempotency_key)))
+        assert keys == {"g-0", "g-2"}
+        assert s.scalar(select(func.count()).select_from(TraceJob)) == 2
+        assert s.scalar(select(func.count()).select_from(Order).where(Order.target == "6222000000000101")) == 0
+        creations = s.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "create"))
+        assert creations == 2
+
+
+def test_a_report_whose_hook_fails_leaves_nothing_and_the_others_commit(db: Database) -> None:
+    writer = IntakeWriter(db)
+    actor = _intake(db)
+    gate, release = _gate_first()
+
+    def hook(step: str, session: Session) -> None:
+        gate(step, session)
+        if step == "outbox" and session.scalar(select(func.count()).select_from(Case)
+                                               .where(Case.idempotency_key == "h-fail")):
+            raise RuntimeError("disk on fire")
+
+    reports = [_report(f"h-{i}", f"62220000000002{i:02d}") for i in range(3)] + [_report("h-fail", "6222000000000299")]
+    try:
+        results = asyncio.run(_submit_all(writer, actor, reports, hook, release))
+    finally:
+        writer.close()
+    assert [isinstance(r, IntakeResult) for r in results] == [True, True, True, False]
+    assert isinstance(results[3], RuntimeError)
+    with db.read() as s:
+        assert set(s.scalars(select(Case.idempotency_key))) == {"h-0", "h-1", "h-2"}
+        assert s.scalar(select(func.count()).select_from(Order).where(Order.target == "6222000000000299")) == 0
+
+
+def test_a_batch_whose_commit_fails_is_written_again_report_by_report(db: Database) -> None:
+    class FlakyCommit:
+        """The batch's unit of work fails at COMMIT once; later ones work."""
+
+        def __init__(self, inner: Database) -> None:
+            self.inner = inner
+            self.failed = False
+
+        @contextmanager
+        def write(self) -> Iterator[Session]:
+            with self.inner.write() as session:
+                yield session
+                if not self.failed:
+                    self.failed = True
+                    raise OSError("disk full at commit")
+
+    flaky = FlakyCommit(db)
+    writer = IntakeWriter(flaky)
+    actor = _intake(db)
+
+    async def both() -> list[IntakeResult]:
+        return list(await asyncio.gather(writer.submit(_report("c-1", "6222000000000301"), actor),
+                                         writer.submit(_report("c-2", "6222000000000302"), actor)))
+
+    try:
+        results = asyncio.run(both())
+    finally:
+        writer.close()
+    assert flaky.failed and all(r.created for r in results)
+    with db.read() as s:
+        assert set(s.scalars(select(Case.idempotency_key))) == {"c-1", "c-2"}
+        assert s.scalar(select(func.count()).select_from(TraceJob)) == 2
