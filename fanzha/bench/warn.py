@@ -113,6 +113,7 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
         high_all = warnings.filter(pl.col("grade") >= int(WarningGrade.HIGH))
         high_all_true = high_all.filter(pl.col("person").is_in(victims["person"].implode())).height
         triggered = ev.triggers.join(victims, on="person", how="left")
+        paid_again = _later_payments(test, triggered)
         blitz_s, blitz_n = blitz_seconds(test, risk, root)
     warned_share = before.height / max(victims.height, 1)
     precision = high_true / max(high.height, 1)
@@ -140,7 +141,7 @@ def run(subscribers: int = 100_000, days: int = 2, seeds: tuple[int, int, int] =
         # and how many were warned by the trigger before a later payment
         "transfer_triggers": {"people": triggered.height,
                               "victims": triggered.filter(pl.col("paid").is_not_null()).height,
-                              "before_a_later_payment": _later_payments(test, triggered)},
+                              "before_a_later_payment": paid_again},
         "blitz_recipients": blitz_n,
         "seconds": {"train": round(t_train, 1), "test_city": round(t_test, 1), "blitz_90k": round(blitz_s, 2)},
         "reference": "China's national anti-fraud center reported 79.9% warning precision in 2022",
