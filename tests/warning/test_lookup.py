@@ -417,3 +417,78 @@ def test_bad_elements_and_tables_are_refused(duckdb_engine: DuckDBEngine, tmp_pa
         reverse_lookup(duckdb_engine, {"calls": tmp_path / "missing"}, WORLD_ELEMENTS, T0, T1)
     with pytest.raises(LookupInputError, match="no such data folder"):
         city_tables(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- the number-keyed layout the lookup scans
+
+
+def _calls(rows: list[tuple[str, str, int]]) -> pa.Table:
+    t0 = datetime(2026, 11, 3, 1, tzinfo=UTC)
+    return pa.table(
+        {
+            "caller": [r[0] for r in rows],
+            "callee": [r[1] for r in rows],
+            "start": pa.array([t0 + timedelta(minutes=r[2]) for r in rows], pa.timestamp("ms", tz="UTC")),
+            "duration_s": pa.array([30] * len(rows), pa.int32()),
+            "ingress": ["local"] * len(rows),
+            "cell_id": [None] * len(rows),
+            "imei": [None] * len(rows),
+        },
+        schema=CALLS,
+    )
+
+
+def test_e164_digits_round_trip_and_malformed_numbers_are_refused() -> None:
+    from fanzha.analytics import e164_to_int64, int64_to_e164
+
+    raw = pa.array(["+8613900000001", "+8695588", "+14155550100", "+8610690123"])
+    ints = e164_to_int64(raw)
+    assert ints.type == pa.int64()
+    assert int64_to_e164(ints).to_pylist() == raw.to_pylist()
+    for bad in ["13900000001", "+0861", "+86 139", "+1234567890123456789", ""]:
+        with pytest.raises(AnalyticsError, match=r"not an E\.164 number"):
+            e164_to_int64(pa.array(["+8613900000001", bad]))
+
+
+def test_layout_is_derived_once_refreshed_on_change_and_stale_parts_removed(tmp_path: Any) -> None:
+    import os
+
+    import pyarrow.parquet as pq
+
+    from fanzha.warning.lookup import LOOKUP_LAYOUT, prepare_lookup
+
+    fraud = "+8617000000001"
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    pq.write_table(_calls([(fraud, "+8613900000001", 0)]), folder / "part-0.parquet")
+    pq.write_table(_calls([("+8613900000002", fraud, 1)]), folder / "part-1.parquet")
+    layout = prepare_lookup({"calls": folder})["calls"]
+    assert layout == tmp_path / "_analytics" / "calls" / LOOKUP_LAYOUT
+    first = sorted(layout.glob("*.parquet"))
+    assert len(first) == 2 and pq.read_schema(first[0]).field("caller").type == pa.int64()
+    stamps = {p.name: p.stat().st_mtime_ns for p in first}
+
+    el = CaseElements.of(numbers=[fraud])
+    since, until = datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC)
+    engine = DuckDBEngine()
+    found = reverse_lookup(engine, {"calls": folder}, el, since, until).contacts.column("number").to_pylist()
+    assert found == ["+8613900000001", "+8613900000002"]
+    assert {p.name: p.stat().st_mtime_ns for p in layout.glob("*.parquet")} == stamps  # reused, not rewritten
+
+    pq.write_table(_calls([(fraud, "+8613900000003", 2)]), folder / "part-1.parquet")  # a part replaced
+    os.utime(folder / "part-1.parquet", ns=(1, 1))
+    (folder / "part-0.parquet").unlink()  # and one removed
+    found = reverse_lookup(engine, {"calls": folder}, el, since, until).contacts.column("number").to_pylist()
+    assert found == ["+8613900000003"]
+    assert len(list(layout.glob("*.parquet"))) == 1
+    engine.close()
+
+
+def test_malformed_number_in_data_is_a_clear_error(tmp_path: Any) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(_calls([("+8617000000001", "anonymous", 0)]), tmp_path / "calls.parquet")
+    el = CaseElements.of(numbers=["+8617000000001"])
+    since, until = datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 4, tzinfo=UTC)
+    with pytest.raises(AnalyticsError, match=r"calls\.callee holds a value that is not an E\.164 number"):
+        reverse_lookup(DuckDBEngine(), {"calls": tmp_path / "calls.parquet"}, el, since, until)
