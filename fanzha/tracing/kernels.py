@@ -135,8 +135,7 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
               policy: int, max_levels: int, horizon: int, min_amount: float, k0_t: int, k0_r: int,
               init_edge: np.ndarray, init_taint: np.ndarray, init_level: np.ndarray, init_victim: np.ndarray,
               cap: np.ndarray, need: np.ndarray,
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                         np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+              ) -> tuple[Any, ...]:
     """Follow tainted movements; ``init_*`` sorted by victim. Movements leaving before ``(k0_t, k0_r)``
     are taken as final (incremental tracing): pieces into them are explained but not added.
 
@@ -144,9 +143,14 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
     reassigning arrays inside the loop costs an atomic reference count per use, which was half
     of a trace's time. When a class is too small the kernel stops, writes the size it needs to
     ``need`` and returns ``loads = -1``; :func:`run` retries with room.
+
+    Besides positions it returns what it read anyway (rows, sender, receiver, times, cash-out; per
+    piece the rows and the account): gathering them again from the ledger afterwards is a cache
+    miss per movement.
     """
     z = np.zeros(0, np.int64)
     zf = np.zeros(0, np.float64)
+    zb = np.zeros(0, np.bool_)
     ce, co, cp, cs, ci, cv, cc, cd = cap[0], cap[1], cap[2], cap[3], cap[4], cap[5], cap[6], cap[7]
     # Per-account cache shared by all victims (slot = loaded account).
     hs = 1
@@ -183,11 +187,19 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
     ol = np.empty(co, np.int64)
     os_ = np.empty(co, np.int64)
     osrc = np.empty(co, np.int64)
+    orow = np.empty(co, np.int64)
+    odst = np.empty(co, np.int64)
+    oleave = np.empty(co, np.int64)
+    oarr = np.empty(co, np.int64)
+    osink = np.empty(co, np.bool_)
     npc = 0
     pv = np.empty(cp, np.int64)
     pi = np.empty(cp, np.int64)
     po = np.empty(cp, np.int64)
     pa = np.empty(cp, np.float64)
+    pirow = np.empty(cp, np.int64)
+    porow = np.empty(cp, np.int64)
+    pacc = np.empty(cp, np.int64)
     loads = 0
     # per-account scratch
     qk = np.empty(cd, np.int64)
@@ -228,7 +240,7 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
             else:
                 if ne + 1 > ce:
                     need[C_EDGES] = 2 * ce
-                    return z, z, zf, z, z, z, z, z, zf, z, -1
+                    return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                 e_slot[ne] = _hset(ek, ev, e, ne)
                 e_src[ne] = np.searchsorted(out_off, e, side="right") - 1
                 e_taint[ne] = init_taint[s]
@@ -239,6 +251,7 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 hn += 1
             s += 1
         while hn > 0:
+            at0 = ht[0]
             e, hn = _heap_pop(ht, hr, he, hn)
             j = _hget(ek, ev, e)
             x = e_taint[j]
@@ -256,8 +269,9 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 st = FOLLOWED
             if no + 1 > co:
                 need[C_OUT] = 2 * co
-                return z, z, zf, z, z, z, z, z, zf, z, -1
+                return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
             ov[no], oe[no], ot[no], ol[no], os_[no], osrc[no] = v, e, x, lvl, st, e_src[j]
+            orow[no], odst[no], oleave[no], oarr[no], osink[no] = row[e], b, time[e], at0, st == CASHED_OUT
             no += 1
             if st != FOLLOWED or x <= 0.0:
                 continue
@@ -274,16 +288,16 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 n_ev_max = deg + (oend - o1)
                 if ns + 1 > cs:
                     need[C_ACCTS] = 2 * cs
-                    return z, z, zf, z, z, z, z, z, zf, z, -1
+                    return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                 if npin + deg > ci:
                     need[C_INFLOWS] = max(2 * ci, npin + deg)
-                    return z, z, zf, z, z, z, z, z, zf, z, -1
+                    return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                 if npev + n_ev_max > cv:
                     need[C_EVENTS] = max(2 * cv, npev + n_ev_max)
-                    return z, z, zf, z, z, z, z, z, zf, z, -1
+                    return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                 if 2 * deg + n_ev_max + 1 > cd:
                     need[C_SCRATCH] = max(2 * cd, 2 * deg + n_ev_max + 1)
-                    return z, z, zf, z, z, z, z, z, zf, z, -1
+                    return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                 sl = ns
                 _hset(sk, sv, b, sl)
                 ns += 1
@@ -367,7 +381,7 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                             ng += 1
                     if nppc + ng > cc:
                         need[C_CACHED] = max(2 * cc, nppc + ng)
-                        return z, z, zf, z, z, z, z, z, zf, z, -1
+                        return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                     for w in range(nin + 1):
                         cnt[w] = 0
                     for w in range(ng):
@@ -450,8 +464,9 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                     continue
                 if npc + 1 > cp:
                     need[C_PIECES] = 2 * cp
-                    return z, z, zf, z, z, z, z, z, zf, z, -1
+                    return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                 pv[npc], pi[npc], po[npc], pa[npc] = v, e, o, got_f
+                pirow[npc], porow[npc], pacc[npc] = row[e], row[o] if o >= 0 else -1, b
                 npc += 1
                 if o < 0:
                     continue
@@ -468,7 +483,7 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
                 else:
                     if ne + 1 > ce:
                         need[C_EDGES] = 2 * ce
-                        return z, z, zf, z, z, z, z, z, zf, z, -1
+                        return z, z, zf, z, z, z, z, z, zf, z, z, z, z, z, zb, z, z, z, -1
                     e_slot[ne] = _hset(ek, ev, o, ne)
                     e_src[ne] = b
                     e_taint[ne] = got_f
@@ -481,7 +496,9 @@ def propagate(out_off: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np
             ek[e_slot[j]] = -1
 
     return (ov[:no].copy(), oe[:no].copy(), ot[:no].copy(), ol[:no].copy(), os_[:no].copy(),
-            pv[:npc].copy(), pi[:npc].copy(), po[:npc].copy(), pa[:npc].copy(), osrc[:no].copy(), loads)
+            pv[:npc].copy(), pi[:npc].copy(), po[:npc].copy(), pa[:npc].copy(), osrc[:no].copy(), orow[:no].copy(),
+            odst[:no].copy(), oleave[:no].copy(), oarr[:no].copy(), osink[:no].copy(), pirow[:npc].copy(),
+            porow[:npc].copy(), pacc[:npc].copy(), loads)
 
 
 def run(index: object, policy: str, max_levels: int, horizon: int, min_amount: float,
@@ -517,24 +534,24 @@ def _member(sorted_keys: np.ndarray, k: int) -> tuple[bool, int]:
 
 
 @numba.njit(cache=True)
-def _aggregate(dst_all: np.ndarray, src: np.ndarray, chan_all: np.ndarray, time_all: np.ndarray,
-              tp_pos: np.ndarray, tp_time: np.ndarray, acct_flags: np.ndarray, nv: int, n_rows: int,
-              pos: np.ndarray, e_victim: np.ndarray, e_row: np.ndarray, e_taint: np.ndarray, e_level: np.ndarray,
-              e_status: np.ndarray, seed_victim: np.ndarray, seed_row: np.ndarray, p_in_pos: np.ndarray,
-              p_out_row: np.ndarray, p_victim: np.ndarray, p_amount: np.ndarray) -> tuple[
+def _aggregate(src: np.ndarray, dst: np.ndarray, leave_t: np.ndarray, arr_t: np.ndarray, sink: np.ndarray,
+               acct_flags: np.ndarray, nv: int, n_rows: int, e_victim: np.ndarray, e_row: np.ndarray,
+               e_taint: np.ndarray, e_level: np.ndarray, e_status: np.ndarray, seed_victim: np.ndarray,
+               seed_row: np.ndarray, p_acc: np.ndarray, p_out_row: np.ndarray, p_victim: np.ndarray,
+               p_amount: np.ndarray) -> tuple[
         np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
         np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
         np.ndarray, np.ndarray, np.ndarray]:
-    """Per (account, victim) and per account figures from tainted movements and pieces (``src``: senders).
+    """Per (account, victim) and per account figures from tainted movements and pieces.
+
+    Inputs are facts per tainted movement (sender, receiver, leaving and arrival time, cash-out) and per
+    piece (account), as the kernel returns them.
 
     One compiled pass instead of some thirty numpy calls (each a few µs plus sorts), which were a
     third of a small trace. Sums run in element order, as ``np.bincount`` would, so figures are the same.
     """
-    n = pos.size
+    n = e_row.size
     big = np.iinfo(np.int64).max
-    dst = np.empty(n, np.int64)
-    for i in range(n):
-        dst[i] = dst_all[pos[i]]
     key_seed = np.sort(seed_victim * (n_rows + 1) + seed_row)
     is_seed = np.zeros(n, np.bool_)
     for i in range(n):
@@ -559,13 +576,13 @@ def _aggregate(dst_all: np.ndarray, src: np.ndarray, chan_all: np.ndarray, time_
             continue
         ok, j = _member(keys, src[i] * nv + e_victim[i])
         if ok:
-            if chan_all[pos[i]] >= _SINK_MIN or dst[i] < 0:
+            if sink[i]:
                 h_cash[j] += e_taint[i]
             else:
                 h_out[j] += e_taint[i]
-    for w in range(p_in_pos.size):
+    for w in range(p_acc.size):
         if p_out_row[w] < 0:
-            ok, j = _member(keys, np.int64(dst_all[p_in_pos[w]]) * nv + p_victim[w])
+            ok, j = _member(keys, p_acc[w] * nv + p_victim[w])
             if ok:
                 held_p[j] += p_amount[w]
     for i in range(n):
@@ -603,19 +620,13 @@ def _aggregate(dst_all: np.ndarray, src: np.ndarray, chan_all: np.ndarray, time_
             a = np.searchsorted(acc, dst[i])
             lmin[a] = min(lmin[a], e_level[i])
             lmax[a] = max(lmax[a], e_level[i])
-            p = pos[i]
-            t = time_all[p]
-            if chan_all[p] == _TP and tp_pos.size:
-                k = min(np.searchsorted(tp_pos, p), tp_pos.size - 1)
-                if tp_pos[k] == p:
-                    t = tp_time[k]
-            first[a] = min(first[a], t)
+            first[a] = min(first[a], arr_t[i])
     for i in range(n):
         if is_seed[i]:
             continue
         ok, a = _member(acc, src[i])
         if ok:
-            last[a] = max(last[a], time_all[pos[i]])
+            last[a] = max(last[a], leave_t[i])
     pool = np.empty(na, np.bool_)
     for a in range(na):
         pool[a] = (acct_flags[acc[a]] & 1) != 0

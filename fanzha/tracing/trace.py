@@ -22,7 +22,7 @@ import pyarrow as pa
 from fanzha.contracts.vocab import Channel
 from fanzha.tracing import kernels
 from fanzha.tracing.kernels import BELOW_MIN, BEYOND_LEVELS, CASHED_OUT, FOLLOWED, STATUS_NAMES
-from fanzha.tracing.ledger import CHANNEL_CODES, LedgerIndex
+from fanzha.tracing.ledger import CHANNEL_CODES, SINK_MIN, LedgerIndex
 
 NO_HORIZON = np.iinfo(np.int64).max
 SEED_TIME_TOLERANCE_MS = 10 * 60 * 1000
@@ -327,18 +327,39 @@ def _jsonable(t: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
-def _aggregate(res: TraceResult) -> None:
-    """Per (account, victim) and per account figures from the movements and pieces (see :func:`kernels.aggregate`)."""
+Facts = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _facts(res: TraceResult) -> Facts:
+    """Sender, receiver, leaving and arrival time, cash-out per tainted movement and account per piece,
+    gathered from the ledger (the kernel returns them itself; this serves results put together by extend)."""
     lg = res.ledger
-    src = res.e_src if res.e_src.size == res.e_pos.size else lg.src_of(res.e_pos)
+    pos = res.e_pos
+    dst = lg.dst[pos].astype(np.int64)
+    leave = lg.time[pos].astype(np.int64)
+    arr = leave.copy()
+    if lg.tp_pos.size:
+        k = np.minimum(np.searchsorted(lg.tp_pos, pos), lg.tp_pos.size - 1)
+        hit = lg.tp_pos[k] == pos
+        arr[hit] = lg.tp_time[k[hit]]
+    sink = (lg.chan[pos] >= SINK_MIN) | (dst < 0)
+    src = res.e_src if res.e_src.size == pos.size else lg.src_of(pos)
+    return src, dst, leave, arr, sink, lg.dst[res.p_in_pos].astype(np.int64)
+
+
+def _aggregate(res: TraceResult, facts: Facts | None = None) -> None:
+    """Per (account, victim) and per account figures from the movements and pieces (see :func:`kernels.aggregate`)."""
+    src, dst, leave, arr, sink, p_acc = facts if facts is not None else _facts(res)
     (res.h_account, res.h_victim, res.h_level, res.h_in, res.h_out, res.h_cashed, res.h_held, res.a_account,
      res.a_in, res.a_out, res.a_cashed, res.a_held, res.a_victims, res.a_level_min, res.a_level_max,
      res.a_first_in, res.a_last_out, res.a_pool, _) = kernels.aggregate(
-        lg.dst, src, lg.chan, lg.time, lg.tp_pos, lg.tp_time, lg.acct_flags, max(len(res.victims), 1),
-        lg.n_rows, *(np.ascontiguousarray(a, np.int64) for a in (res.e_pos, res.e_victim, res.e_row)),
+        np.ascontiguousarray(src, np.int64), np.ascontiguousarray(dst, np.int64), np.ascontiguousarray(leave, np.int64),
+        np.ascontiguousarray(arr, np.int64), np.ascontiguousarray(sink, np.bool_), res.ledger.acct_flags,
+        max(len(res.victims), 1), res.ledger.n_rows,
+        *(np.ascontiguousarray(a, np.int64) for a in (res.e_victim, res.e_row)),
         np.ascontiguousarray(res.e_taint, np.float64), np.ascontiguousarray(res.e_level, np.int64),
         np.ascontiguousarray(res.e_status, np.int64),
-        *(np.ascontiguousarray(a, np.int64) for a in (res.seed_victim, res.seed_row, res.p_in_pos, res.p_out_row,
+        *(np.ascontiguousarray(a, np.int64) for a in (res.seed_victim, res.seed_row, p_acc, res.p_out_row,
                                                        res.p_victim)),
         np.ascontiguousarray(res.p_amount, np.float64))
 
@@ -364,17 +385,17 @@ def trace(ledger: LedgerIndex, seeds: Sequence[Seed], policy: str = "fifo", max_
     hz = NO_HORIZON if h is None else h
     victims, sv, se, sx = resolve_seeds(ledger, seeds)
     out = kernels.run(ledger, policy, max_levels, hz, min_amount, se, sx, np.ones(se.size, np.int64), sv)
-    r_v, r_e, r_t, r_l, r_s, q_v, q_i, q_o, q_a, r_src, loads = out
+    (r_v, r_e, r_t, r_l, r_s, q_v, q_i, _q_o, q_a, r_src, r_row, r_dst, r_leave, r_arr, r_sink, q_irow, q_orow,
+     q_acc, loads) = out
     res = TraceResult(
         ledger=ledger, policy=policy, max_levels=max_levels, horizon=hz, min_amount=min_amount, victims=victims,
         seed_victim=sv, seed_row=ledger.row[se].astype(np.int64), seed_taint=sx,
-        e_victim=r_v, e_row=ledger.row[r_e].astype(np.int64), e_taint=r_t, e_level=r_l, e_status=r_s,
-        p_victim=q_v, p_in_row=ledger.row[q_i].astype(np.int64),
-        p_out_row=np.where(q_o >= 0, ledger.row[np.maximum(q_o, 0)], -1).astype(np.int64), p_amount=q_a,
+        e_victim=r_v, e_row=r_row, e_taint=r_t, e_level=r_l, e_status=r_s,
+        p_victim=q_v, p_in_row=q_irow, p_out_row=q_orow, p_amount=q_a,
         e_pos=r_e, e_src=r_src, p_in_pos=q_i,
     )
     res.stats = {"accounts_loaded": int(loads)}
-    _aggregate(res)
+    _aggregate(res, (r_src, r_dst, r_leave, r_arr, r_sink, q_acc))
     return res
 
 
@@ -449,9 +470,8 @@ def extend(result: TraceResult, statement_rows: pa.Table) -> Extension:
                           init_e, init_x, init_l, init_v, k0=k0)
     else:
         z = np.zeros(0, np.int64)
-        out = (z, z, np.zeros(0), z, z, z, z, z, np.zeros(0), z, 0)
-    r_v, r_e, r_t, r_l, r_s, q_v, q_i, q_o, q_a, r_src, loads = out
-    r_row = ledger.row[r_e].astype(np.int64)
+        out = (z, z, np.zeros(0), z, z, z, z, z, np.zeros(0), z, z, z, z, z, np.zeros(0, bool), z, z, z, 0)
+    r_v, r_e, r_t, r_l, r_s, q_v, q_i, _q_o, q_a, r_src, r_row, _, _, _, _, q_irow, q_orow, _, loads = out
     fresh = ~_before(ledger.time[r_e], r_row, k0)
     redone_in = set((result.e_victim[redo] * (ledger.n_rows + 1) + result.e_row[redo]).tolist())
     p_key = result.p_victim * (ledger.n_rows + 1) + result.p_in_row
@@ -467,9 +487,8 @@ def extend(result: TraceResult, statement_rows: pa.Table) -> Extension:
         e_level=np.concatenate([result.e_level[kept], r_l[fresh]]),
         e_status=np.concatenate([result.e_status[kept], r_s[fresh]]),
         p_victim=np.concatenate([result.p_victim[keep_p], q_v]),
-        p_in_row=np.concatenate([result.p_in_row[keep_p], ledger.row[q_i].astype(np.int64)]),
-        p_out_row=np.concatenate([result.p_out_row[keep_p],
-                                  np.where(q_o >= 0, ledger.row[np.maximum(q_o, 0)], -1).astype(np.int64)]),
+        p_in_row=np.concatenate([result.p_in_row[keep_p], q_irow]),
+        p_out_row=np.concatenate([result.p_out_row[keep_p], q_orow]),
         p_amount=np.concatenate([result.p_amount[keep_p], q_a]),
         e_pos=np.concatenate([pos[kept], r_e[fresh]]),
         e_src=np.concatenate([ledger.src_of(pos[kept]), r_src[fresh]]),
