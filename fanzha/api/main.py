@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fanzha.api.core.security import LoginLimiter
 from fanzha.api.deps import Database
-from fanzha.api.routes import audit, auth, cases, orders, organisations, warnings
+from fanzha.api.routes import audit, auth, cases, orders, organisations, returns, warnings
 from fanzha.api.writer import IntakeWriter
 from fanzha.response import escalation, service
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
@@ -138,6 +138,7 @@ def create_app(
             {"name": "auth", "description": "Sign in; tokens are short-lived."},
             {"name": "cases", "description": "Intake: one report, every first response."},
             {"name": "orders", "description": "Desks: queues, acknowledge, execute, reject."},
+            {"name": "returns", "description": "Freeze after stop-payment and return of frozen money to victims."},
             {"name": "organisations", "description": "Partners and their webhooks."},
             {"name": "audit", "description": "Who read or changed what."},
         ],
@@ -155,6 +156,6 @@ def create_app(
         """Liveness (no sign-in needed)."""
         return {"status": "ok"}
 
-    for module in (auth, cases, orders, audit, organisations, warnings):
+    for module in (auth, cases, orders, returns, audit, organisations, warnings):
         app.include_router(module.router)
     return app

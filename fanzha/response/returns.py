@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from fanzha.response.caseledger import case_ledger
 from fanzha.response.clocks import freeze_expiry
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
-from fanzha.response.service import Conflict, Forbidden, NotFound, _case_scope
+from fanzha.response.service import Conflict, Forbidden, NotFound, case_scope
 from fanzha.store.audit import Actor, audit
 from fanzha.store.models import (
     Case,
@@ -214,7 +214,7 @@ def return_frozen_money(session: Session, actor: Actor, case_id: int) -> ReturnP
 
 def case_returns(session: Session, actor: Actor, case_id: int) -> list[FundReturn]:
     """The victim's return statement: every line returned to the case (the read is audited)."""
-    visible = session.scalars(_case_scope(select(Case.id).where(Case.id == case_id), actor)).one_or_none()
+    visible = session.scalars(case_scope(select(Case.id).where(Case.id == case_id), actor)).one_or_none()
     if visible is None:
         raise NotFound(f"case {case_id} not found")
     lines = list(session.scalars(select(FundReturn).where(FundReturn.case_id == case_id).order_by(FundReturn.id)))
