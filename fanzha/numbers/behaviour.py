@@ -25,7 +25,23 @@ import polars as pl
 
 from fanzha.learning import calibrated, fit_calibrated, top_reasons
 from fanzha.numbers.detectors import KEY_SEED, MINUTE, NumberIndex, WindowStats, grown, member_mask
-from fanzha.numbers.kernels import H_COLUMNS, H_FIRST, H_IMEI, KeyTable, history_update, prune_rows, tree_raw
+from fanzha.numbers.kernels import (
+    H32_CALLS,
+    H32_IN,
+    H32_NIGHT,
+    H32_OUT,
+    H32_REMOTE,
+    H32_SHORT,
+    H32_SMS,
+    H32_UNANS,
+    H64_DUR,
+    H64_FIRST,
+    KeyTable,
+    history_table,
+    history_update,
+    prune_rows,
+    tree_raw,
+)
 from fanzha.numbers.stream import ALERT_SCHEMA, empty_alerts
 
 DAY = 24 * 60 * MINUTE
@@ -36,9 +52,11 @@ FEATURES = [
     "h_night_share", "h_remote_share", "h_imeis", "h_imei_sharing", "h_active_min",
     "r_class", "r_age_days", "r_verified",
 ]
-_HISTORY = ("out_n", "out_calls", "out_sms", "out_short", "out_unans", "out_dur", "out_night", "out_remote",
-            "first_seen", "in_n")  # checkpointed columns of the history table, in kernels.H_* order
-_NEVER = np.iinfo(np.int64).max  # first_seen of a number that never called or texted
+# checkpointed columns of the history table: name -> (view, column) (see kernels.history_table)
+_HISTORY = {"out_n": (32, H32_OUT), "out_calls": (32, H32_CALLS), "out_sms": (32, H32_SMS),
+            "out_short": (32, H32_SHORT), "out_unans": (32, H32_UNANS), "out_dur": (64, H64_DUR),
+            "out_night": (32, H32_NIGHT), "out_remote": (32, H32_REMOTE), "first_seen": (64, H64_FIRST),
+            "in_n": (32, H32_IN)}
 
 
 def register_frame(subscribers: pl.DataFrame) -> pl.DataFrame:
@@ -66,7 +84,7 @@ class BehaviourFeatures:
         self.own = stats is None
         self.stats = stats if stats is not None else WindowStats(min_events=3, exempt=exempt)
         self.index = self.stats.index
-        self.table = np.zeros((0, H_COLUMNS), np.int64)  # one history row per number id (kernels.H_*)
+        self.table = history_table(0)  # one 64-byte history row per number id (kernels.H32_*/H64_*)
         self.imeis = NumberIndex()
         self._pairs = KeyTable()
         self.pair_num = np.zeros(0, np.int64)
@@ -91,10 +109,8 @@ class BehaviourFeatures:
     def _grow(self, n: int) -> None:
         have = len(self.table)
         if have < n:
-            size = max(n, have + have // 4)
-            t = np.zeros((size, H_COLUMNS), np.int64)
+            t = history_table(max(n, have + have // 4))
             t[:have] = self.table
-            t[have:, H_FIRST] = _NEVER
             self.table = t
         self.r_class = grown(self.r_class, n, 3)
         self.r_known = grown(self.r_known, n, False)
@@ -111,7 +127,7 @@ class BehaviourFeatures:
         check = history_update(src, dst, events["time"].to_numpy(), events["kind"].to_numpy(),
                                events["duration_s"].fill_null(-1).to_numpy(), remote,
                                imei.hash(seed=KEY_SEED).to_numpy().view(np.int64), imei.is_not_null().to_numpy(),
-                               10, self.table)
+                               10, self.table, self.table.view(np.int64))
         if len(check):
             self._add_devices(src[check], self.imeis.encode(imei.gather(check)))
 
@@ -143,7 +159,13 @@ class BehaviourFeatures:
         end = st["window_end"].to_numpy()
         n = st["n"].to_numpy()
         h = self.table[ids]
-        out_n, calls, sms, short, unans, dur, night, remote, first, incoming = h[:, :H_IMEI].T
+        h64 = h.view(np.int64)
+        first = h64[:, H64_FIRST].copy()
+        # history as contiguous float rows (exact: counts are far below 2**53)
+        out_n, calls, sms, short, unans, night, remote, incoming = np.ascontiguousarray(
+            h[:, [H32_OUT, H32_CALLS, H32_SMS, H32_SHORT, H32_UNANS, H32_NIGHT, H32_REMOTE, H32_IN]].T,
+            dtype=np.float64)
+        dur = h64[:, H64_DUR].astype(np.float64)
         calls1 = np.maximum(calls, 1)
         # IMEIs: how many this number used, and the most numbers sharing one of them
         n_ids = self.index.size
@@ -174,7 +196,8 @@ class BehaviourFeatures:
         own = self.stats.snapshot() if self.own else {}
         n = self.index.size
         self._grow(n)
-        history = pl.DataFrame({k: self.table[:n, i] for i, k in enumerate(_HISTORY)})
+        views = {32: self.table[:n], 64: self.table[:n].view(np.int64)}
+        history = pl.DataFrame({k: views[v][:, c].astype(np.int64) for k, (v, c) in _HISTORY.items()})
         devices = pl.DataFrame({"id": self.pair_num, "imei": self.pair_imei}, schema={"id": pl.Int64, "imei": pl.Int64})
         return {**own, "history": history, "devices": devices, "imeis": self.imeis.snapshot()["numbers"]}
 
@@ -182,9 +205,10 @@ class BehaviourFeatures:
         if self.own:
             self.stats.restore(state)
         h = state["history"]
-        self.table = np.zeros((h.height, H_COLUMNS), np.int64)  # last-IMEI columns start empty: a cache
-        for i, k in enumerate(_HISTORY):
-            self.table[:, i] = h[k].to_numpy()
+        self.table = history_table(h.height)  # last-IMEI columns start empty: they are a cache
+        views = {32: self.table, 64: self.table.view(np.int64)}
+        for k, (v, c) in _HISTORY.items():
+            views[v][:, c] = h[k].to_numpy()
         self.imeis.restore({"numbers": state["imeis"]})
         self._pairs = KeyTable()
         self.pair_num = np.zeros(0, np.int64)

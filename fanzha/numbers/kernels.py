@@ -268,45 +268,57 @@ def window_sweep(
             o_val[5, :m], o_val[6, :m])
 
 
-# Columns of the behaviour history table (one row per number id, so one event touches one row).
-H_OUT, H_CALLS, H_SMS, H_SHORT, H_UNANS, H_DUR, H_NIGHT, H_REMOTE, H_FIRST, H_IN, H_IMEI, H_HAS_IMEI = range(12)
-H_COLUMNS = 12
+# The behaviour history table: one 64-byte row per number id (one cache line when aligned), read
+# through two views of the same memory: int32 counters and int64 times/hashes/sums.
+H32_OUT, H32_CALLS, H32_SMS, H32_SHORT, H32_UNANS, H32_NIGHT, H32_REMOTE, H32_IN, H32_HAS_IMEI = range(9)
+H64_FIRST, H64_IMEI, H64_DUR = 5, 6, 7  # int64 columns (int32 columns 10-15)
+H_WIDTH = 16  # int32 columns per row
+
+
+def history_table(n: int) -> np.ndarray:
+    """A zeroed (n, 16) int32 table whose rows start on 64-byte boundaries; first-seen times at 'never'."""
+    raw = np.zeros(n * H_WIDTH + 16, np.int32)
+    off = (-raw.ctypes.data % 64) // 4
+    table = raw[off: off + n * H_WIDTH].reshape(n, H_WIDTH)
+    table.view(np.int64)[:, H64_FIRST] = np.iinfo(np.int64).max
+    return table
 
 
 @njit(cache=True)
 def history_update(src: np.ndarray, dst: np.ndarray, time: np.ndarray, kind: np.ndarray, duration: np.ndarray,
                    remote: np.ndarray, imei: np.ndarray, has_imei: np.ndarray, short_s: int,
-                   table: np.ndarray) -> np.ndarray:
-    """Fold a batch into the per-number history table; returns the rows whose (number, IMEI) pair
-    may be new (the IMEI differs from the last one that number used: most phones keep one)."""
+                   t32: np.ndarray, t64: np.ndarray) -> np.ndarray:
+    """Fold a batch into the per-number history table (``t32``/``t64``: the two views of it); returns
+    the rows whose (number, IMEI) pair may be new (the IMEI differs from the last one that number
+    used: most phones keep one)."""
     check = np.empty(len(src), np.int64)
     n_check = 0
     for i in range(len(src)):
-        row = table[src[i]]
+        s = src[i]
         d = duration[i]
-        row[H_OUT] += 1
+        t32[s, H32_OUT] += 1
         if kind[i] == 0:
-            row[H_CALLS] += 1
+            t32[s, H32_CALLS] += 1
             if d < short_s:
-                row[H_SHORT] += 1
+                t32[s, H32_SHORT] += 1
             if d == 0:
-                row[H_UNANS] += 1
+                t32[s, H32_UNANS] += 1
         elif kind[i] == 1:
-            row[H_SMS] += 1
+            t32[s, H32_SMS] += 1
         if d > 0:
-            row[H_DUR] += d
+            t64[s, H64_DUR] += d
         if ((time[i] // 3_600_000) + 8) % 24 < 6:  # night in local time (UTC+8)
-            row[H_NIGHT] += 1
+            t32[s, H32_NIGHT] += 1
         if remote[i]:
-            row[H_REMOTE] += 1
-        if time[i] < row[H_FIRST]:
-            row[H_FIRST] = time[i]
-        if has_imei[i] and (row[H_HAS_IMEI] == 0 or row[H_IMEI] != imei[i]):
-            row[H_IMEI] = imei[i]
-            row[H_HAS_IMEI] = 1
+            t32[s, H32_REMOTE] += 1
+        if time[i] < t64[s, H64_FIRST]:
+            t64[s, H64_FIRST] = time[i]
+        if has_imei[i] and (t32[s, H32_HAS_IMEI] == 0 or t64[s, H64_IMEI] != imei[i]):
+            t64[s, H64_IMEI] = imei[i]
+            t32[s, H32_HAS_IMEI] = 1
             check[n_check] = i
             n_check += 1
-        table[dst[i], H_IN] += 1
+        t32[dst[i], H32_IN] += 1
     return check[:n_check]
 
 
@@ -429,8 +441,9 @@ def warm_up() -> None:
     t = KeyTable()
     t.intern(np.arange(3, dtype=np.uint64))
     t.lookup(np.arange(3, dtype=np.uint64))
+    table = history_table(2)
     history_update(k, k, z, z.astype(np.uint8), z.astype(np.int32), np.zeros(3, np.bool_), z,
-                   np.ones(3, np.bool_), 10, np.zeros((2, H_COLUMNS), np.int64))
+                   np.ones(3, np.bool_), 10, table, table.view(np.int64))
     feat = np.array([0, -1, -1], np.int64)
     thr = np.array([0.5, 0.0, 0.0])
     kids = np.array([1, -1, -1], np.int64), np.array([2, -1, -1], np.int64)
