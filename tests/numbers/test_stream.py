@@ -198,3 +198,39 @@ def test_text_detector_needs_lures_to_several_people_and_ignores_warnings() -> N
     assert a["number"].to_list() == ["blaster"]
     assert a["time"].to_list() == [T0 + 2_000]  # the third person reached
     assert det.on_batch(events, T0).height == 0  # alerted once
+
+
+def test_number_index_restores_the_same_ids_from_its_text() -> None:
+    from fanzha.numbers.detectors import NumberIndex
+
+    idx = NumberIndex()
+    first = idx.encode(pl.Series(["b", "a", "b", "c"]))
+    assert first.tolist() == [0, 1, 0, 2]
+    again = NumberIndex()
+    again.restore(idx.snapshot())
+    assert again.encode(pl.Series(["c", "a", "d"])).tolist() == [2, 1, 3]
+    assert again.numbers(again.encode(pl.Series(["d", "b"]))).to_list() == ["d", "b"]
+
+
+def test_score_bound_keeps_every_row_that_can_reach_its_level() -> None:
+    """Pruned rows must all score under the level: the bound is an upper bound, never a guess."""
+    import lightgbm as lgb
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    from fanzha.numbers.behaviour import BehaviourModel, ScoreBound
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(4_000, 5))
+    y = (X[:, 0] + 0.5 * X[:, 1] * X[:, 2] + rng.normal(scale=0.5, size=len(X)) > 1.2).astype(int)
+    clf = lgb.LGBMClassifier(n_estimators=40, num_leaves=15, verbose=-1).fit(X, y)
+    cal = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(clf.predict_proba(X)[:, 1], y)
+    model = BehaviourModel(booster=clf, calibrator=cal, version="t")
+    ids = np.sort(rng.integers(0, 200, len(X)))  # rows grouped by number
+    need = np.where(ids % 3 == 0, 0.5, np.where(ids % 3 == 1, 0.9, np.inf))
+    bound = ScoreBound(model)
+    keep = bound.keep(X, ids, need)
+    assert bound.ok
+    p = model.predict(X)
+    assert not np.any((p >= need) & ~keep)  # nothing that reaches its level is dropped
+    assert keep.sum() < len(X) // 2  # and most rows are not scored
