@@ -257,7 +257,7 @@ def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     bufs = arr.buffers()
     offsets = np.frombuffer(bufs[1], np.int32, count=len(arr) + 1)
     data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    return offsets.astype(np.int64), data
+    return offsets, data  # int32 offsets as they are: a 10M-row int64 copy costs more than it saves
 
 
 def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -304,20 +304,34 @@ def _times(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
                       col.to_numpy(), dtype=np.int64)
 
 
+@numba.njit(cache=True)
+def _lookup_codes(codes: np.ndarray, table: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Channel code per row from dictionary codes (-1 = null), and which rows were unknown or null."""
+    out = np.empty(codes.size, np.int8)
+    bad = np.zeros(codes.size, np.bool_)
+    for i in range(codes.size):
+        k = codes[i]
+        if k < 0:
+            out[i] = table[0]
+            bad[i] = True
+        else:
+            out[i] = table[k]
+            bad[i] = unknown[k]
+    return out, bad
+
+
 def _channels(col: pa.ChunkedArray | pa.Array, flags: LedgerFlags, rows: np.ndarray) -> np.ndarray:
     codes, dic = _codes(col)
     table = np.zeros(max(len(dic), 1), np.int8)
+    unknown = np.zeros(max(len(dic), 1), np.bool_)
     known = {c.value: i for i, c in enumerate(CHANNEL_CODES)}
-    unknown = []
     for i, v in enumerate(dic.to_pylist()):
         if v in known:
             table[i] = known[v]
         else:
-            unknown.append(i)
-    out = table[np.maximum(codes, 0)]
-    if unknown or (codes < 0).any():
-        bad = np.isin(codes, np.array(unknown, np.int32)) | (codes < 0)
-        flags.add("unknown channel, read as bank", bad, None, rows)
+            unknown[i] = True
+    out, bad = _lookup_codes(codes, table, unknown)
+    flags.add("unknown channel, read as bank", bad, None, rows)
     return out
 
 
