@@ -237,6 +237,12 @@ _M: dict[str, tuple[str, str]] = {
     "case.trace_status": ("资金研判", "Fund trace"),
     "case.no_trace": ("尚无资金流向", "No money trace yet"),
     "case.freeze": ("止付转冻结", "Freeze the stopped money"),
+    "progress.title": ("资金追踪进度", "Money-following progress"),
+    "progress.text": ("已办结 {answered}/{orders} 个止付/冻结指令，追踪至第 {levels} 级，已止付 {held}",
+                      "{answered} of {orders} stop-payment and freeze orders answered, followed to level {levels}, "
+                      "{held} stopped"),
+    "progress.waiting": ("{n} 个待银行处理", "{n} waiting on banks"),
+    "progress.done": ("全部已处理", "all answered"),
     "case.returns": ("资金返还", "Return of frozen money"),
     "case.return_funds": ("返还冻结资金", "Return the frozen money"),
     "col.action": ("操作", "Action"),

@@ -40,6 +40,7 @@ from fanzha.store.models import (
     OrderStatus,
     Organisation,
     StatementRow,
+    TraceJob,
 )
 from fanzha.warning.store import WarningFigures
 from fanzha.warning.store import figures as _warning_figures
@@ -524,3 +525,39 @@ def timeline(case_transfers: Iterable[tuple[datetime, int, str]], reported_at: d
                 events.append(TimelineEvent(at, status, label, o.id))
     events.sort(key=lambda e: (e.at, e.order_id or 0))
     return events
+
+
+# --------------------------------------------------------------------------- money-following progress
+
+
+@dataclass(frozen=True)
+class FollowProgress:
+    """How far the money-following loop of one case has got (the case's long job)."""
+
+    orders: int  # stop-payments and freezes issued for the case
+    answered: int  # executed, rejected or expired: the desk is done with them
+    levels: int  # deepest level ordered so far
+    held_cents: int  # money the desks stopped or froze so far
+    trace_status: str | None
+
+    @property
+    def waiting(self) -> int:
+        return self.orders - self.answered
+
+    @property
+    def share(self) -> float:
+        return self.answered / self.orders if self.orders else 0.0
+
+
+def follow_progress(session: Session, case_id: int) -> FollowProgress:
+    """Counts only (no personal data): orders answered of issued, depth, money held, trace job state."""
+    done = (OrderStatus.EXECUTED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
+    kinds = (OrderKind.STOP_PAYMENT, OrderKind.FREEZE)
+    row = session.execute(
+        select(func.count(Order.id), func.count(Order.id).filter(Order.status.in_(done)),
+               func.coalesce(func.max(Order.level), 0),
+               func.coalesce(func.sum(Order.amount_held_cents).filter(Order.kind == OrderKind.STOP_PAYMENT), 0))
+        .where(Order.case_id == case_id, Order.kind.in_(kinds))
+    ).one()
+    job = session.scalar(select(TraceJob.status).where(TraceJob.case_id == case_id).order_by(TraceJob.id.desc()))
+    return FollowProgress(int(row[0]), int(row[1]), int(row[2]), int(row[3]), str(job) if job else None)

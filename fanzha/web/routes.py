@@ -32,6 +32,7 @@ from fanzha.response.service import (
 from fanzha.sim.geography import BANKS, PLATFORMS
 from fanzha.store.audit import Actor, audit
 from fanzha.store.models import (
+    Case,
     ListDecision,
     ListKind,
     NumberListEntry,
@@ -298,15 +299,31 @@ def case_page(request: Request, user: User, case_id: int) -> Response:
             trace = queries.money_trace(session, case_id)
             lines = returns.case_returns(session, user.actor, case_id)
             freezable = returns.freezable_orders(session, case_id) if user.role in returns.FREEZE_ROLES else set()
+            progress = queries.follow_progress(session, case_id)
     except service.ServiceError as exc:
         raise _service_error(exc) from None
     events = queries.timeline([(t.time, t.amount_cents, t.to_account) for t in case.transfers], case.reported_at,
                               case.orders)
     t = render_t(request)
+    inner_html, version = live(request, user, "_case_progress_inner.html", progress=progress)
     return render(request, user, "case.html", case=case, trace=trace, events=events,
                   sankey=trace.echarts(t("trace.victim")), levels=trace.by_level(), returns=lines,
                   freezable=freezable, can_freeze=user.role in returns.FREEZE_ROLES,
-                  can_return=user.role in returns.RETURN_ROLES)
+                  can_return=user.role in returns.RETURN_ROLES, inner_html=inner_html, version=version,
+                  case_id=case_id)
+
+
+@router.get("/cases/{case_id}/progress")
+def case_progress(request: Request, user: User, case_id: int, v: str | None = None) -> Response:
+    """The money-following loop's progress, polled by the case page (counts only: no audit row)."""
+    require_role(user, CASE_READERS)
+    with reading(request) as session:
+        visible = session.scalar(service.case_scope(select(Case.id).where(Case.id == case_id), user.actor))
+        if visible is None:
+            raise _service_error(service.NotFound(f"case {case_id} not found"))
+        progress = queries.follow_progress(session, case_id)
+    return versioned(request, user, "_case_progress_inner.html", "_case_progress_live.html", v, progress=progress,
+                     case_id=case_id)
 
 
 @router.post("/cases/{case_id}/orders/{order_id}/freeze")

@@ -101,6 +101,7 @@ def test_report_to_stop_payment_to_dashboard(tab_factory: Any, live_server: Live
     page.wait_for_url(re.compile(r"/cases/\d+$"))
     case_url = page.url
     expect(page.locator("table").first).to_contain_text(account)
+    expect(page.get_by_test_id("follow-progress-text")).to_contain_text("已办结 0/1")
     intake.shot("case-before-stop")
 
     # The commander's open dashboard picks up the new case by itself (polling).
@@ -129,7 +130,10 @@ def test_report_to_stop_payment_to_dashboard(tab_factory: Any, live_server: Live
     expect(card.get_by_test_id(re.compile("status-"))).to_have_text("已执行")
     desk.shot("desk-after-execute")
 
-    # 3. The case's money trace now shows level 2 (the onward account) and the held money.
+    # 3. The open case page's progress moves by itself: the first stop answered, the loop has
+    # ordered the onward account's stop (level 2); after a reload the trace shows level 2.
+    expect(page.get_by_test_id("follow-progress-text")).to_contain_text("已办结 1/2", timeout=15_000)
+    expect(page.get_by_test_id("follow-progress-text")).to_contain_text("第 2 级")
     page.goto(case_url)
     expect(page.get_by_test_id("trace-depth")).to_contain_text("2")
     trace = page.get_by_test_id("trace-table")

@@ -249,3 +249,22 @@ def test_case_page_freezes_the_stopped_money_and_returns_it(console_app: FastAPI
     assert 'data-testid="returns-table"' in page and "100.00" in page
     dash = commander.get("/dashboard").text
     assert re.search(r'data-testid="metric-returned">[^<]*100', dash), "dashboard shows the returned money"
+
+
+def test_case_page_shows_the_money_following_progress_live(console_app: FastAPI) -> None:
+    case = _report(console_app, "ICBC")
+    stop = next(o for o in case["orders"] if o["kind"] == "stop_payment")
+    commander = _login(console_app, "commander")
+    page = commander.get(f"/cases/{case['id']}").text
+    assert "已办结 0/1 个止付/冻结指令" in page and 'id="case-progress"' in page
+    version = re.search(r'id="case-progress"[^>]*data-version="([0-9a-f]+)"', page)
+    assert version, "the progress fragment carries its version"
+    unchanged = commander.get(f"/cases/{case['id']}/progress?v={version.group(1)}", headers={"HX-Request": "true"})
+    assert unchanged.status_code == 204
+    icbc = _login(console_app, "desk-icbc")
+    token = csrf_of(icbc.get("/desk").text)
+    icbc.post(f"/desk/orders/{stop['id']}/execute", data={"csrf_token": token, "amount_stopped": "60"})
+    moved = commander.get(f"/cases/{case['id']}/progress?v={version.group(1)}", headers={"HX-Request": "true"})
+    assert moved.status_code == 200 and "已办结 1/1" in moved.text and "60.00" in moved.text
+    # a bank desk does not read cases, so it cannot poll one either
+    assert _login(console_app, "desk-icbc").get(f"/cases/{case['id']}/progress").status_code == 403
