@@ -8,6 +8,7 @@ at the later of the contact and the flag.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,15 +111,22 @@ class WarningModels:
     risk: RiskModel
 
 
-def train_models(train: Path, valid: Path) -> WarningModels:
-    """Behaviour model fitted on ``train`` (threshold on ``valid``), risk model on both cities' contacts."""
+def train_models(train: Path, valid: Path,
+                 feedback: Sequence[tuple[Path, pl.DataFrame]] = ()) -> WarningModels:
+    """Behaviour model fitted on ``train`` (threshold on ``valid``), risk model on both cities' contacts.
+
+    ``feedback``: (city, labels) pairs — the center's own call records and the stations'
+    feedback on the warnings they worked (:func:`fanzha.warning.store.feedback_labels`);
+    their contacts up to each feedback join the training rows, labelled by it.
+    """
     from fanzha.numbers.firewall import train_behaviour
-    from fanzha.warning.risk import fit_risk_model, label_rows
+    from fanzha.warning.risk import fit_risk_model, label_by_feedback, label_rows
 
     behaviour = train_behaviour(train, valid)
     labelled = [label_rows(city_evidence(c, behaviour).rows, pl.read_parquet(c / "gt_victims.parquet"))
                 for c in (train, valid)]
-    return WarningModels(behaviour, fit_risk_model(pl.concat(labelled)))
+    labelled += [label_by_feedback(city_evidence(c, behaviour).rows, labels) for c, labels in feedback]
+    return WarningModels(behaviour, fit_risk_model(pl.concat(labelled, how="diagonal_relaxed")))
 
 
 def train_on_simulated_cities(root: Path, seeds: tuple[int, int], subscribers: int = 10_000,

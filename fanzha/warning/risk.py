@@ -160,6 +160,17 @@ def label_rows(rows: pl.DataFrame, victims: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(pl.col("paid_at").is_not_null().cast(pl.Int8).alias("label"))
 
 
+def label_by_feedback(rows: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    """Training rows from station feedback: each labelled person's contacts up to the feedback.
+
+    ``labels``: person, label (1 already lost or dissuaded, 0 false alarm), at (ms), as
+    :func:`fanzha.warning.store.feedback_labels` exports them. Contacts after the feedback
+    are left out (what came after the station's word is not what it judged).
+    """
+    return rows.join(labels.select("person", pl.col("label").cast(pl.Int8), "at"), on="person").filter(
+        pl.col("decided_at") <= pl.col("at")).drop("at")
+
+
 def fit_risk_model(labelled: pl.DataFrame, seed: int = 0) -> RiskModel:
     y = labelled["label"].to_numpy().astype(int)
     if y.min() == y.max():

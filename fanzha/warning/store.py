@@ -343,3 +343,31 @@ def figures(session: Session) -> WarningFigures:
         select(func.count(WarningRecord.id)).where(WarningRecord.status == WarningStatus.OPEN)
     ) or 0
     return WarningFigures(int(total), int(with_fb), int(open_n))
+
+
+# --------------------------------------------------------------------------- feedback as training data
+
+# What a station's closing word says about the person: already lost or talked out of paying
+# mid-fraud are positives (the model should have warned them), a false alarm a negative;
+# "reached" and "not reachable" say nothing about the outcome and are left out.
+FEEDBACK_LABEL: dict[Feedback, int] = {Feedback.ALREADY_LOST: 1, Feedback.DISSUADED: 1, Feedback.FALSE_ALARM: 0}
+LABEL_READERS = frozenset({Role.FUND_ANALYST, Role.COMMANDER, Role.ADMIN})
+
+
+def feedback_labels(session: Session, actor: Actor) -> pl.DataFrame:
+    """person, label, at (ms): the stations' feedback as labels for the risk model (an audited read)."""
+    if actor.role is not None and actor.role not in LABEL_READERS:
+        raise Forbidden(f"role {actor.role} may not export feedback labels")
+    rows = session.execute(
+        select(WarningRecord.person, WarningFeedback.state, WarningFeedback.at)
+        .join(WarningFeedback, WarningFeedback.warning_id == WarningRecord.id)
+        .where(WarningFeedback.state.in_([f.value for f in FEEDBACK_LABEL]))
+        .order_by(WarningFeedback.at, WarningFeedback.id)
+    ).tuples().all()
+    audit(session, actor, "export_labels", "warning", None, personal_data=True, details={"count": len(rows)})
+    frame = pl.DataFrame(
+        {"person": [r[0] for r in rows], "label": [FEEDBACK_LABEL[Feedback(r[1])] for r in rows],
+         "at": [int(_ms(r[2]).timestamp() * 1000) for r in rows]},
+        schema={"person": pl.String, "label": pl.Int8, "at": pl.Int64})
+    # a person with several labelled warnings keeps the latest word
+    return frame.unique(subset="person", keep="last", maintain_order=True)

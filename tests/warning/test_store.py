@@ -165,3 +165,28 @@ def test_missed_deadlines_escalate_once_per_deadline(sessions: sessionmaker[Sess
         assert by["p1"].deadline_at == at + timedelta(minutes=5)
         esc = list(s.scalars(select(AuditLog).where(AuditLog.action == "escalate")))
         assert len(esc) == 2 and {a.details["reason"] for a in esc if a.details} == {"deadline_missed"}
+
+
+def test_station_feedback_becomes_labels_for_the_risk_model(sessions: sessionmaker[Session]) -> None:
+    from fanzha.warning.risk import label_by_feedback
+    from fanzha.warning.store import feedback_labels
+
+    with sessions.begin() as s:
+        save_dispatched(s, frame([("p1", 3, 0.92), ("p2", 2, 0.5), ("p3", 1, 0.1)]), "m1")
+    with sessions.begin() as s:
+        siming, huli, commander, _bank = actors(s)
+        ids = {w.person: w.id for w in s.scalars(select(WarningRecord))}
+        give_feedback(s, siming, ids["p1"], Feedback.ALREADY_LOST, now=NOW + timedelta(minutes=30))
+        give_feedback(s, siming, ids["p3"], Feedback.FALSE_ALARM, now=NOW + timedelta(minutes=40))
+        give_feedback(s, huli, ids["p2"], Feedback.REACHED, now=NOW + timedelta(minutes=50))  # says nothing
+        with pytest.raises(Forbidden):
+            feedback_labels(s, siming)
+        labels = feedback_labels(s, commander)
+    assert labels.sort("person").rows() == [("p1", 1, T0 + 30 * MIN), ("p3", 0, T0 + 40 * MIN)]
+    with sessions.begin() as s:
+        assert s.scalars(select(AuditLog).where(AuditLog.action == "export_labels")).one().personal_data
+    rows = pl.DataFrame({"person": ["p1", "p1", "p3", "p9"], "decided_at": [T0, T0 + 60 * MIN, T0, T0],
+                         "calls": [1, 2, 1, 5]})
+    train = label_by_feedback(rows, labels)
+    # p1's contact after the feedback and the unlabelled p9 are not training rows
+    assert train.sort("person").select("person", "calls", "label").rows() == [("p1", 1, 1), ("p3", 1, 0)]
