@@ -260,9 +260,27 @@ def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return offsets, data  # int32 offsets as they are: a 10M-row int64 copy costs more than it saves
 
 
+def _single(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One array for a column; a single chunk is used as it is (combining copies every buffer)."""
+    if isinstance(col, pa.ChunkedArray):
+        return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    return col
+
+
+def _numbers(arr: pa.Array, fill: int) -> np.ndarray:
+    """int64 values of an integer or timestamp array, nulls as ``fill``; zero-copy when there are none."""
+    if pa.types.is_timestamp(arr.type):
+        arr = arr.view(pa.int64())
+    elif arr.type != pa.int64():
+        arr = arr.cast(pa.int64())
+    if arr.null_count:
+        arr = pc.fill_null(arr, fill)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Dictionary codes (-1 = null) and the dictionary of a string column."""
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    arr = _single(col)
     if not pa.types.is_dictionary(arr.type):
         arr = pc.dictionary_encode(arr)
     idx = arr.indices
@@ -273,8 +291,8 @@ def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
 def _accounts(frm: pa.ChunkedArray | pa.Array, to: pa.ChunkedArray | pa.Array) -> tuple[
         np.ndarray, np.ndarray, pa.Array]:
     """One shared dictionary of account ids for sender and receiver columns."""
-    fa = frm.combine_chunks() if isinstance(frm, pa.ChunkedArray) else frm
-    ta = to.combine_chunks() if isinstance(to, pa.ChunkedArray) else to
+    fa = _single(frm)
+    ta = _single(to)
     if pa.types.is_dictionary(fa.type) and pa.types.is_dictionary(ta.type) and (
             fa.dictionary is ta.dictionary or fa.dictionary.equals(ta.dictionary)):
         f, d = _codes(fa)
@@ -295,13 +313,9 @@ def _times(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if pa.types.is_timestamp(t):
         if t.unit != "ms":
             col = pc.cast(col, pa.timestamp("ms", tz=t.tz))
-        col = pc.cast(col, pa.int64())
     elif not pa.types.is_integer(t):
         raise LedgerError(f"column 'time' must be a timestamp (or int64 ms since epoch), got {t}")
-    if col.null_count:
-        col = pc.fill_null(col, np.iinfo(np.int64).min)
-    return np.asarray(col.to_numpy(zero_copy_only=False) if isinstance(col, pa.Array) else
-                      col.to_numpy(), dtype=np.int64)
+    return _numbers(_single(col), np.iinfo(np.int64).min)
 
 
 @numba.njit(cache=True)
@@ -404,7 +418,7 @@ class LedgerIndex:
         idx.accounts = acct_dict
         tid = table.column("transfer_id") if "transfer_id" in table.column_names else None
         if tid is not None:
-            tid_arr = tid.combine_chunks() if isinstance(tid, pa.ChunkedArray) else tid
+            tid_arr = _single(tid)
             idx.transfer_ids = tid_arr.cast(pa.string()) if pa.types.is_dictionary(tid_arr.type) else tid_arr
             cols = idx._drop_duplicate_ids(cols, idx.transfer_ids)
         idx.n_rows = table.num_rows
@@ -464,7 +478,7 @@ class LedgerIndex:
                 raise LedgerError("column 'amount_cents' must hold integer cents (分), not "
                                   f"{amt_col.type}; convert yuan with the importers")
             raise LedgerError(f"column 'amount_cents' must be int64 cents, got {amt_col.type}")
-        amount = np.asarray(pc.fill_null(amt_col, 0).to_numpy(), dtype=np.int64)
+        amount = _numbers(_single(amt_col), 0)
         time = _times(table.column("time"))
         frm, to = table.column("from_account"), table.column("to_account")
         if known is None:
@@ -474,7 +488,7 @@ class LedgerIndex:
         chan = _channels(table.column("channel"), flags, rows)
         tids = None
         if "transfer_id" in table.column_names:
-            tids = table.column("transfer_id").combine_chunks()
+            tids = _single(table.column("transfer_id"))
         bad_amount = amount <= 0
         flags.add("non-positive or missing amount", bad_amount, tids, rows)
         no_src = src < 0
@@ -488,7 +502,7 @@ class LedgerIndex:
         keep = ~(bad_amount | no_src | no_time | selfx)
         order = None
         if "order_no" in table.column_names:
-            order = table.column("order_no").combine_chunks()  # dictionary arrays stay coded
+            order = _single(table.column("order_no"))  # dictionary arrays stay coded
         if not keep.all():
             k = np.flatnonzero(keep)
             cols = _Columns(src[k], dst[k], time[k], amount[k], chan[k], rows[k],
