@@ -22,6 +22,7 @@ baseline on the same ledger and the same queries.
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import tempfile
 import time
@@ -192,15 +193,21 @@ def _engine_set(res: Any) -> set[str]:
     return set(res.account_ids(res.a_account))
 
 
-def _time_engine(ledger: Any, seeds: list[list[Any]], policy: str, min_amount: float, repeat: int) -> np.ndarray:
+def _time_engine(ledger: Any, seeds: list[list[Any]], policy: str, min_amount: float, repeat: int,
+                 cpu: list[float] | None = None) -> np.ndarray:
+    """Wall-clock latencies (ms); ``cpu`` also collects this process's CPU time per trace, which shows
+    how much of a slow wall-clock tail is waiting for a core on a shared machine."""
     from fanzha.tracing import trace
 
     lat = []
     for _ in range(repeat):
         for s in seeds:
+            c = time.process_time()
             t = time.perf_counter()
             trace(ledger, s, policy=policy, max_levels=15, min_amount=min_amount)
             lat.append(time.perf_counter() - t)
+            if cpu is not None:
+                cpu.append((time.process_time() - c) * 1000)
     return np.array(lat) * 1000
 
 
@@ -382,10 +389,12 @@ def run(scale: str = "default", transfers: int | None = None, queries: int = 200
     for pol in ("fifo", "poison"):
         trace(wl, _seeds(small, np.array([0]), "w"), policy=pol)
     gc.collect()
+    c = time.process_time()
     t = time.perf_counter()
     ledger = LedgerIndex.from_arrow(table)
     build = time.perf_counter() - t
     figures["index_build_s"] = round(build, 3)
+    figures["index_build_cpu_s"] = round(time.process_time() - c, 3)  # the rest of the wall time waited for a core
     figures["index_bytes"] = ledger.nbytes
     figures["transfer_id_column_bytes_per_transfer"] = round(ledger.transfer_id_nbytes / table.num_rows, 2)
     figures["third_party_joins"] = int(ledger.tp_pos.size)
@@ -401,13 +410,19 @@ def run(scale: str = "default", transfers: int | None = None, queries: int = 200
     tree_seeds = [_seeds(table, r, f"tree{i}") for i, r in enumerate(trees)]
     chain_seeds = [_seeds(table, r, f"chain{i}") for i, r in enumerate(chains)]
     rep = max(1, queries // max(len(trees), 1))
-    lat_tree = _time_engine(ledger, tree_seeds, "fifo", 100.0, rep)
+    tree_cpu: list[float] = []
+    load_before = os.getloadavg()[0]
+    lat_tree = _time_engine(ledger, tree_seeds, "fifo", 100.0, rep, tree_cpu)
+    load_after = os.getloadavg()[0]
     lat_chain = _time_engine(ledger, chain_seeds, "fifo", 100.0, rep)
     one = trace(ledger, tree_seeds[0])
     figures["tree_trace"] = {"queries": int(lat_tree.size), "p50_ms": round(float(np.percentile(lat_tree, 50)), 3),
                              "p99_ms": round(float(np.percentile(lat_tree, 99)), 3),
                              "accounts_in_first_trace": int(one.a_account.size),
-                             "levels_in_first_trace": int(one.a_level_max.max())}
+                             "levels_in_first_trace": int(one.a_level_max.max()),
+                             "cpu_p50_ms": round(float(np.percentile(tree_cpu, 50)), 3),
+                             "cpu_p99_ms": round(float(np.percentile(tree_cpu, 99)), 3),
+                             "load_avg_1min": [round(load_before, 2), round(load_after, 2)]}
     figures["chain15_trace"] = {"queries": int(lat_chain.size),
                                 "p50_ms": round(float(np.percentile(lat_chain, 50)), 3),
                                 "p99_ms": round(float(np.percentile(lat_chain, 99)), 3),
