@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import Depends, HTTPException, Request, status
@@ -49,8 +49,13 @@ class Database:
         # connection out never waits behind the worker threads' transactions.
         # (An in-memory SQLite database exists once per engine: it keeps the shared one.)
         in_memory = self.is_sqlite and normalise_url(url).database in (None, "", ":memory:")
+        # PostgreSQL: autocommit and no pre-ping, so a poll is one round trip, not four (ping, BEGIN,
+        # SELECT, COMMIT) while the loop waits; one SELECT is atomic on its own, and a dropped
+        # connection fails one poll and is replaced (SQLAlchemy invalidates it on the error).
+        loop_options: dict[str, Any] = {} if self.is_sqlite else {"isolation_level": "AUTOCOMMIT",
+                                                                    "pool_pre_ping": False}
         self._loop_sessions: sessionmaker[Session] = self.sessions if in_memory else sessionmaker(
-            bind=create_store_engine(url, pool_size=1, max_overflow=0), expire_on_commit=False)
+            bind=create_store_engine(url, pool_size=1, max_overflow=0, **loop_options), expire_on_commit=False)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

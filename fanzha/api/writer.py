@@ -4,8 +4,9 @@ A burst of reports (the bench fires 100 at once; a scam wave does the same) used
 100 transactions queued on SQLite's single writer, each paying its own BEGIN, COMMIT and
 session, with 100 worker threads fighting over the GIL. Here every report of this
 process goes to one thread. It takes whatever has queued up (up to ``max_batch``),
-writes each report inside its own SAVEPOINT of one transaction, commits once, and only
-then answers the waiting requests.
+writes them all with one statement per table (:func:`service.submit_reports`), commits
+once, and only then answers the waiting requests. If the bulk write fails, its SAVEPOINT
+is rolled back and each report is written in a SAVEPOINT of its own.
 
 Each report is still atomic in effect:
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from fanzha.response import service
 from fanzha.response.schemas import ReportCreate
@@ -117,14 +119,8 @@ class IntakeWriter:
     def _write(self, batch: list[_Job]) -> None:
         try:
             with self.db.write() as session:
-                for job in batch:
-                    try:
-                        with session.begin_nested():
-                            job.result = service.submit_report(session, job.report, job.actor, **job.kwargs)
-                    except IntegrityError:
-                        job.retry = True  # lost a race on a unique index: alone, after this batch
-                    except Exception as exc:
-                        job.error = exc
+                if not self._write_bulk(session, batch):
+                    self._write_each(session, batch)
             self.batches += 1
         except Exception:
             log.warning("intake batch of %d failed to commit; writing its reports one by one", len(batch),
@@ -137,6 +133,42 @@ class IntakeWriter:
                     job.result = service.submit_report_retrying(self.db.write, job.report, job.actor, **job.kwargs)
                 except Exception as exc:
                     job.error = exc
+
+    def _write_bulk(self, session: Session, batch: list[_Job]) -> bool:
+        """The whole batch with one statement per table (:func:`service.submit_reports`), in a SAVEPOINT.
+
+        False (and nothing written) when it cannot or did not work: a fault-test hook is
+        set, the reports differ in options, or a statement failed (a unique index lost a
+        race with another process, say); the caller then writes report by report.
+        """
+        shared = {k: v for k, v in batch[0].kwargs.items() if k != "idempotency_key"}
+        if shared.get("hook") is not None or any(
+                {k: v for k, v in j.kwargs.items() if k != "idempotency_key"} != shared for j in batch):
+            return False
+        jobs = [service.ReportJob(j.report, j.actor, j.kwargs.get("idempotency_key")) for j in batch]
+        try:
+            with session.begin_nested():
+                outcomes = service.submit_reports(session, jobs, **shared)
+        except Exception:
+            log.info("bulk intake of %d reports failed; writing them one by one", len(batch), exc_info=True)
+            return False
+        for job, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                job.error = outcome
+            else:
+                job.result = outcome
+        return True
+
+    def _write_each(self, session: Session, batch: list[_Job]) -> None:
+        """Each report in its own SAVEPOINT: a failing one rolls back alone."""
+        for job in batch:
+            try:
+                with session.begin_nested():
+                    job.result = service.submit_report(session, job.report, job.actor, **job.kwargs)
+            except IntegrityError:
+                job.retry = True  # lost a race on a unique index: alone, after this batch
+            except Exception as exc:
+                job.error = exc
 
 
 def _answer(job: _Job) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -36,19 +37,21 @@ def audit(session: Session, actor: Actor, action: str, object_type: str, object_
     return row
 
 
-_AUDIT_INSERT = insert(cast(Table, AuditLog.__table__))  # Core, not the ORM's bulk path
+AUDIT_INSERT = insert(cast(Table, AuditLog.__table__))  # Core, not the ORM's bulk path
 
 
-def audit_insert(session: Session, actor: Actor, action: str, object_type: str, object_id: str | int | None,
-                 personal_data: bool = False, details: dict[str, Any] | None = None) -> None:
-    """:func:`audit`, written at once with a Core INSERT (no ORM object, no flush).
+def audit_values(actor: Actor, action: str, object_type: str, object_id: str | int | None,
+                 personal_data: bool = False, details: dict[str, Any] | None = None,
+                 at: datetime | None = None) -> dict[str, Any]:
+    """One ``audit_log`` row as INSERT parameters, for hot paths that write rows in bulk.
 
-    For hot paths (intake): the ORM unit of work's flush cost about a millisecond a row.
-    Same transaction, same columns, so it rolls back with the act it records.
+    Intake writes a burst's audit rows with one Core ``executemany`` (``AUDIT_INSERT``):
+    the ORM unit of work's flush cost about a millisecond a row. Same transaction, same
+    columns as :func:`audit`, so each row rolls back with the act it records.
     """
-    session.execute(_AUDIT_INSERT, {
-        "at": utcnow(), "user_id": actor.user_id, "username": actor.username, "role": actor.role,
+    return {
+        "at": at or utcnow(), "user_id": actor.user_id, "username": actor.username, "role": actor.role,
         "organisation_id": actor.organisation_id, "action": action, "object_type": object_type,
         "object_id": None if object_id is None else str(object_id), "personal_data": personal_data,
         "details": details,
-    })
+    }
