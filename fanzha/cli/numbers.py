@@ -104,7 +104,10 @@ def replay_cmd(
         raise _fail(str(exc)) from None
     m = BehaviourModel.load(model) if model else None
     stages, detectors = build_firewall(inputs, m)
-    runner = StreamRunner(detectors, stages=stages, state_dir=state)
+    try:
+        runner = StreamRunner(detectors, stages=stages, state_dir=state)
+    except StreamInputError as exc:
+        raise _fail(str(exc)) from None
     start = runner.next_offset
     runner.run(replay(events, batch_rows, speed=speed, start_offset=start))
     alerts = runner.all_alerts()

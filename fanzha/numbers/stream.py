@@ -21,7 +21,11 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from fanzha.numbers.events import Batch
+from fanzha.numbers.events import Batch, StreamInputError
+
+# Checkpoint layout version: 2 = per-number state keyed by the shared NumberIndex's dense ids.
+# A state folder of another version cannot be resumed (its ids mean nothing here).
+CHECKPOINT_FORMAT = 2
 
 ALERT_SCHEMA: dict[str, pl.DataType] = {
     "alert_id": pl.String(),
@@ -110,6 +114,12 @@ class StreamRunner:
             return
         ckpt = self.state_dir / current.read_text().strip()
         manifest = json.loads((ckpt / "manifest.json").read_text())
+        found = manifest.get("format", 1)
+        if found != CHECKPOINT_FORMAT:
+            raise StreamInputError(
+                f"the firewall state in {self.state_dir} is checkpoint format {found}; this version reads format "
+                f"{CHECKPOINT_FORMAT}: replay into an empty --state folder (alerts already written stay in "
+                f"{self.state_dir / 'alerts'})")
         self.watermark = manifest["watermark"]
         self.next_offset = manifest["next_offset"]
         self.stats = RunStats(**manifest["stats"])
@@ -129,7 +139,7 @@ class StreamRunner:
         ckpt.mkdir()
         parts: list[Stage | Detector] = [*self.stages, *self.detectors]
         dets = {p.name: _write_state(ckpt / p.name, p.snapshot()) for p in parts}
-        manifest = {"watermark": self.watermark, "next_offset": self.next_offset,
+        manifest = {"format": CHECKPOINT_FORMAT, "watermark": self.watermark, "next_offset": self.next_offset,
                     "stats": self.stats.__dict__, "detectors": dets}
         (ckpt / "manifest.json").write_text(json.dumps(manifest))
         tmp = self.state_dir / "CURRENT.tmp"

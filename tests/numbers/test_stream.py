@@ -95,6 +95,21 @@ def test_late_events_are_kept_aside_with_a_reason(tmp_path: Path) -> None:
     assert r.stats.events == 3  # counted as read, not lost
 
 
+def test_a_state_folder_of_another_checkpoint_format_is_refused_clearly(tmp_path: Path) -> None:
+    import json
+
+    from fanzha.numbers.events import StreamInputError
+
+    r = StreamRunner([SpoofDetector(["gov"])], grace_ms=MIN, state_dir=tmp_path)
+    r.process(Batch(0, ev([("a", "b", 10 * MIN, 5, "local")])))
+    manifest = tmp_path / (tmp_path / "CURRENT").read_text().strip() / "manifest.json"
+    old = json.loads(manifest.read_text())
+    old.pop("format")  # what the runner before dense number ids wrote
+    manifest.write_text(json.dumps(old))
+    with pytest.raises(StreamInputError, match="checkpoint format 1"):
+        StreamRunner([SpoofDetector(["gov"])], grace_ms=MIN, state_dir=tmp_path)
+
+
 def _city_events(n: int = 40_000) -> pl.DataFrame:
     """A synthetic stream: background chatter plus three bursting numbers and one spoofed line."""
     rows = [(f"p{i % 3000}", f"p{(i * 7) % 3000}", i * 900, 60, "local") for i in range(n)]
