@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanzha.response.schemas import ReportCreate
-from fanzha.response.seed import seed_demo
 from fanzha.response.service import IntakeResult, InvalidInput, ReportJob, actor_of, submit_reports
-from fanzha.store.db import create_store_engine, session_scope
+from fanzha.store.db import session_scope
 from fanzha.store.models import AuditLog, Case, Order, OrderKind, TraceJob, User
-
-
-@pytest.fixture
-def sessions(store_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_store_engine(store_url)
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with session_scope(factory) as s:
-        seed_demo(s, password="pw-for-tests-1")
-    yield factory
-    engine.dispose()
 
 
 def _report(key: str, account: str, station: str | None = None) -> ReportCreate:

@@ -13,9 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanzha.response.schemas import ReportCreate, WebhookIn
-from fanzha.response.seed import seed_demo
 from fanzha.response.service import actor_of, set_webhook, submit_report, submit_report_retrying
-from fanzha.store.db import create_store_engine, session_scope
+from fanzha.store.db import session_scope
 from fanzha.store.models import (
     AuditLog,
     Base,
@@ -34,15 +33,12 @@ TABLES = (Case, CaseElement, CaseTransfer, Order, TraceJob, OutboxMessage)
 
 
 @pytest.fixture
-def sessions(store_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = create_store_engine(store_url)
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with session_scope(factory) as s:
-        seed_demo(s, password="pw-for-tests-1")
+def sessions(sessions: sessionmaker[Session], store_url: str) -> sessionmaker[Session]:
+    """The seeded platform (conftest), with a webhook on ICBC so the outbox is part of every intake."""
+    with session_scope(sessions) as s:
         admin = actor_of(s.scalars(select(User).where(User.username == "admin")).one())
         set_webhook(s, admin, "ICBC", WebhookIn(url="http://127.0.0.1:9/hook", secret="x" * 20))
-    yield factory
-    engine.dispose()
+    return sessions
 
 
 def _actor(factory: sessionmaker[Session], username: str = "intake"):  # type: ignore[no-untyped-def]
