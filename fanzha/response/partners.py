@@ -56,7 +56,14 @@ class CenterOutcome:
 
     @property
     def lost_cents(self) -> int:
-        return self.reported_loss_cents - self.stopped_cents
+        """The reporting victims' money not given back: what the trace could not attribute to
+        them stays lost to them even when it sits frozen (it is other victims' or the holder's)."""
+        return self.reported_loss_cents - self.returned_cents
+
+    @property
+    def held_for_others_cents(self) -> int:
+        """Frozen money the trace does not attribute to any reporting victim (unreported victims, mules)."""
+        return self.frozen_cents - self.returned_cents
 
 
 class SimulatedLedger:
