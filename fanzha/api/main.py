@@ -52,6 +52,16 @@ async def _every(seconds: float, name: str, fn: Callable[[], object]) -> None:
             log.exception("background %s failed; retrying in %.0f s", name, seconds)
 
 
+async def _warm_up_tracing() -> None:
+    """Compile the tracing kernels in the background at start-up (the money-following loop needs them)."""
+    from fanzha.tracing.trace import warm_up
+
+    try:
+        await asyncio.to_thread(warm_up)
+    except Exception:
+        log.exception("tracing warm-up failed; the first trace will compile instead")
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -60,7 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # interval the loop, back from every socket or database call, waited up to 5 ms for a
     # busy writer to let go: a convoy that multiplied request latency under load.
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_SECONDS))
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_warm_up_tracing())]
     dispatcher: Dispatcher | None = None
     if settings.escalation_interval_seconds > 0:
 
