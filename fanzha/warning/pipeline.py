@@ -40,7 +40,8 @@ def flagged_elements(city: Path, alerts: pl.DataFrame, auto_threshold: float,
     reports = pl.read_parquet(reports_path) if reports_path.exists() else None
     if reports is not None and reports.height:
         parts.append(reports.select(pl.col("fraud_numbers").alias("number"),
-                                    pl.col("reported_at").dt.epoch("ms").alias("flagged_at")).explode("number"))
+                                    pl.col("reported_at").dt.epoch("ms").alias("flagged_at"))
+                     .explode("number", empty_as_null=True))
     numbers = pl.concat(parts, how="vertical_relaxed").drop_nulls().group_by("number").agg(pl.col("flagged_at").min())
     # protected lines are spoofed, not fraud: their spoofed calls are evidence per call (below), never the number
     protected = spoofed["number"].unique().implode()
@@ -51,7 +52,8 @@ def flagged_elements(city: Path, alerts: pl.DataFrame, auto_threshold: float,
                        pl.max_horizontal("time", "flagged_at").alias("flagged_at"))]
     if reports is not None and reports.height:
         doms.append(reports.select(pl.col("domains").alias("domain"),
-                                   pl.col("reported_at").dt.epoch("ms").alias("flagged_at")).explode("domain"))
+                                   pl.col("reported_at").dt.epoch("ms").alias("flagged_at"))
+                    .explode("domain", empty_as_null=True))
     domains = pl.concat(doms, how="vertical_relaxed").drop_nulls().group_by("domain").agg(pl.col("flagged_at").min())
     return numbers, domains
 
@@ -89,7 +91,7 @@ def flagged_accounts(city: Path) -> pl.DataFrame:
         pl.col("account_id").alias("account"))
     return (pl.read_parquet(path).select(pl.col("fraud_accounts").alias("account"),
                                          pl.col("reported_at").dt.epoch("ms").alias("flagged_at"))
-            .explode("account").drop_nulls().join(banks, on="account", how="semi")
+            .explode("account", empty_as_null=True).drop_nulls().join(banks, on="account", how="semi")
             .group_by("account").agg(pl.col("flagged_at").min()))
 
 
