@@ -366,15 +366,14 @@ _QUEUE_FILTERS: dict[str, tuple[OrderStatus, ...] | None] = {
 }
 
 
+QUEUE_PAGE = 500  # cards on one desk page: open orders oldest first, done ones newest first
+
+
 def _queue(request: Request, user: sess.ConsoleUser, which: str) -> list[Any]:
     statuses = _QUEUE_FILTERS.get(which, queries.OPEN_STATUSES)
     with reading(request) as session:
-        orders = service.desk_orders(session, user.actor, limit=1000)
-    if statuses is not None:
-        orders = [o for o in orders if o.status in statuses]
-    if which == "done":
-        orders.reverse()
-    return orders
+        return service.desk_orders(session, user.actor, limit=QUEUE_PAGE, statuses=statuses,
+                                   newest_first=which == "done")
 
 
 @router.get("/desk")
