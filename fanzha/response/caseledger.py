@@ -29,6 +29,11 @@ def victim_of(case_id: int) -> str:
     return f"case{case_id}"
 
 
+def case_of(victim: str) -> int:
+    """The case id a trace victim name stands for (the inverse of :func:`victim_of`)."""
+    return int(victim.removeprefix("case"))
+
+
 def case_ledger(session: Session, case_ids: Sequence[int]) -> tuple[LedgerIndex, list[Seed]]:
     """The cases' transfers and statement rows as one ledger, and one seed per victim transfer."""
     transfers = list(session.scalars(select(CaseTransfer).where(CaseTransfer.case_id.in_(case_ids))

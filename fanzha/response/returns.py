@@ -20,14 +20,15 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fanzha.response.caseledger import case_ledger
+from fanzha.response.caseledger import FOLLOWED, case_ledger, case_of
 from fanzha.response.clocks import freeze_expiry
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
-from fanzha.response.service import Conflict, Forbidden, NotFound, case_scope
+from fanzha.response.service import Conflict, Forbidden, NotFound, require_visible_case
 from fanzha.store.audit import Actor, audit
 from fanzha.store.models import (
     Case,
     CaseTransfer,
+    FreezeOrder,
     FundReturn,
     Order,
     OrderKind,
@@ -70,8 +71,8 @@ def freeze_stopped(session: Session, actor: Actor, order_id: int, *, now: dateti
         Order.status != OrderStatus.REJECTED))
     if existing is not None:
         return int(existing)
-    freeze = Order(
-        kind=OrderKind.FREEZE, case_id=stop.case_id, organisation_id=stop.organisation_id, target=stop.target,
+    freeze = FreezeOrder(
+        case_id=stop.case_id, organisation_id=stop.organisation_id, target=stop.target,
         status=OrderStatus.PENDING, level=stop.level, parent_order_id=stop.id, amount_cents=stop.amount_held_cents,
         golden_window_start=stop.golden_window_start, deadline_at=policy.acknowledge_by(OrderKind.FREEZE, now),
         legal_expires_at=freeze_expiry(now), issued_by_id=actor.user_id, created_at=now, updated_at=now,
@@ -139,7 +140,7 @@ def linked_cases(session: Session, case_id: int) -> list[int]:
                            "return their money per gang investigation")
         new_accounts = set(session.scalars(select(CaseTransfer.to_account).where(
             CaseTransfer.case_id.in_(frontier)))) | set(session.scalars(select(Order.target).where(
-                Order.case_id.in_(frontier), Order.kind.in_([OrderKind.STOP_PAYMENT, OrderKind.FREEZE]))))
+                Order.case_id.in_(frontier), Order.kind.in_(FOLLOWED))))
         for frm, to in session.execute(select(StatementRow.from_account, StatementRow.to_account).join(Order).where(
                 Order.case_id.in_(frontier))).tuples():
             new_accounts.add(frm)
@@ -151,7 +152,7 @@ def linked_cases(session: Session, case_id: int) -> list[int]:
             break
         found = set(session.scalars(select(CaseTransfer.case_id).where(CaseTransfer.to_account.in_(new_accounts))))
         found |= {c for c in session.scalars(select(Order.case_id).where(
-            Order.target.in_(new_accounts), Order.kind.in_([OrderKind.STOP_PAYMENT, OrderKind.FREEZE])))
+            Order.target.in_(new_accounts), Order.kind.in_(FOLLOWED)))
             if c is not None}
         frontier = found - cases
         cases |= frontier
@@ -189,7 +190,7 @@ def plan_returns(session: Session, case_id: int) -> ReturnPlan:
     plan.not_attributable = dict(split.not_attributable)
     for ln in split.lines:
         order, code = todo[ln.account]
-        plan.lines.append(PlannedReturn(int(ln.victim.removeprefix("case")), order.id, ln.account, code, ln.cents,
+        plan.lines.append(PlannedReturn(case_of(ln.victim), order.id, ln.account, code, ln.cents,
                                         ln.basis, ln.share))
     return plan
 
@@ -214,9 +215,7 @@ def return_frozen_money(session: Session, actor: Actor, case_id: int) -> ReturnP
 
 def case_returns(session: Session, actor: Actor, case_id: int) -> list[FundReturn]:
     """The victim's return statement: every line returned to the case (the read is audited)."""
-    visible = session.scalars(case_scope(select(Case.id).where(Case.id == case_id), actor)).one_or_none()
-    if visible is None:
-        raise NotFound(f"case {case_id} not found")
+    require_visible_case(session, actor, case_id)
     lines = list(session.scalars(select(FundReturn).where(FundReturn.case_id == case_id).order_by(FundReturn.id)))
     audit(session, actor, "read_returns", "case", case_id, personal_data=True, details={"lines": len(lines)})
     return lines

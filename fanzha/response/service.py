@@ -602,11 +602,16 @@ def case_scope(stmt: Select[Any], actor: Actor) -> Select[Any]:
     raise Forbidden(f"role {actor.role} does not read cases")
 
 
-def get_case(session: Session, actor: Actor, case_id: int) -> CasePublic:
-    """A whole case with the victim's data; audited as a personal-data read."""
+def require_visible_case(session: Session, actor: Actor, case_id: int) -> None:
+    """:class:`NotFound` unless ``actor`` may read the case (absent and out of scope look the same)."""
     visible = session.scalars(case_scope(select(Case.id).where(Case.id == case_id), actor)).one_or_none()
     if visible is None:
         raise NotFound(f"case {case_id} not found")
+
+
+def get_case(session: Session, actor: Actor, case_id: int) -> CasePublic:
+    """A whole case with the victim's data; audited as a personal-data read."""
+    require_visible_case(session, actor, case_id)
     audit(session, actor, "read", "case", case_id, personal_data=True)
     return _case_public(session, _load_case(session, case_id))
 

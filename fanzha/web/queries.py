@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
+from fanzha.response.caseledger import FOLLOWED
 from fanzha.response.clocks import GOLDEN_WINDOW
 from fanzha.store.models import (
     Case,
@@ -40,7 +41,6 @@ from fanzha.store.models import (
     OrderStatus,
     Organisation,
     StatementRow,
-    TraceJob,
 )
 from fanzha.warning.store import WarningFigures
 from fanzha.warning.store import figures as _warning_figures
@@ -537,27 +537,20 @@ class FollowProgress:
     orders: int  # stop-payments and freezes issued for the case
     answered: int  # executed, rejected or expired: the desk is done with them
     levels: int  # deepest level ordered so far
-    held_cents: int  # money the desks stopped or froze so far
-    trace_status: str | None
+    held_cents: int  # money the case's stop-payments hold (a freeze holds the same money again)
 
     @property
     def waiting(self) -> int:
         return self.orders - self.answered
 
-    @property
-    def share(self) -> float:
-        return self.answered / self.orders if self.orders else 0.0
-
 
 def follow_progress(session: Session, case_id: int) -> FollowProgress:
-    """Counts only (no personal data): orders answered of issued, depth, money held, trace job state."""
+    """Counts only (no personal data): orders answered of issued, depth, money stopped."""
     done = (OrderStatus.EXECUTED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
-    kinds = (OrderKind.STOP_PAYMENT, OrderKind.FREEZE)
     row = session.execute(
         select(func.count(Order.id), func.count(Order.id).filter(Order.status.in_(done)),
                func.coalesce(func.max(Order.level), 0),
                func.coalesce(func.sum(Order.amount_held_cents).filter(Order.kind == OrderKind.STOP_PAYMENT), 0))
-        .where(Order.case_id == case_id, Order.kind.in_(kinds))
+        .where(Order.case_id == case_id, Order.kind.in_(FOLLOWED))
     ).one()
-    job = session.scalar(select(TraceJob.status).where(TraceJob.case_id == case_id).order_by(TraceJob.id.desc()))
-    return FollowProgress(int(row[0]), int(row[1]), int(row[2]), int(row[3]), str(job) if job else None)
+    return FollowProgress(int(row[0]), int(row[1]), int(row[2]), int(row[3]))

@@ -32,7 +32,6 @@ from fanzha.response.service import (
 from fanzha.sim.geography import BANKS, PLATFORMS
 from fanzha.store.audit import Actor, audit
 from fanzha.store.models import (
-    Case,
     ListDecision,
     ListKind,
     NumberListEntry,
@@ -317,11 +316,12 @@ def case_page(request: Request, user: User, case_id: int) -> Response:
 def case_progress(request: Request, user: User, case_id: int, v: str | None = None) -> Response:
     """The money-following loop's progress, polled by the case page (counts only: no audit row)."""
     require_role(user, CASE_READERS)
-    with reading(request) as session:
-        visible = session.scalar(service.case_scope(select(Case.id).where(Case.id == case_id), user.actor))
-        if visible is None:
-            raise _service_error(service.NotFound(f"case {case_id} not found"))
-        progress = queries.follow_progress(session, case_id)
+    try:
+        with reading(request) as session:
+            service.require_visible_case(session, user.actor, case_id)
+            progress = queries.follow_progress(session, case_id)
+    except service.ServiceError as exc:
+        raise _service_error(exc) from None
     return versioned(request, user, "_case_progress_inner.html", "_case_progress_live.html", v, progress=progress,
                      case_id=case_id)
 
