@@ -71,7 +71,11 @@ def blitz_seconds(city: Path, model: object, store_dir: Path, reach: int = 90_00
 
 
 def _later_payments(city: Path, triggered: pl.DataFrame) -> int:
-    """Triggered people who paid a flagged account again after the trigger fired (the payments to stop)."""
+    """Triggered people who paid a reported fraud account again after the trigger fired (the payments to stop).
+
+    Any account the city's reports name counts, also one named only after that payment
+    (unlike the trigger itself, which knows only what was flagged by then).
+    """
     from fanzha.warning.pipeline import flagged_accounts
 
     flagged = flagged_accounts(city).select(pl.col("account").alias("to_account"))

@@ -16,7 +16,14 @@ import polars as pl
 
 from fanzha.numbers.behaviour import BehaviourModel
 from fanzha.numbers.firewall import confirmed_blocks, run_city
-from fanzha.warning.risk import RiskModel, contact_evidence, issue_warnings, merge_warnings, transfer_triggers
+from fanzha.warning.risk import (
+    RiskModel,
+    contact_evidence,
+    flagged_payments,
+    issue_warnings,
+    merge_warnings,
+    transfer_triggers,
+)
 
 _DOMAIN = r"https?://([A-Za-z0-9.-]+)"
 
@@ -27,7 +34,12 @@ class CityEvidence:
     flagged_numbers: pl.DataFrame
     flagged_domains: pl.DataFrame
     events: pl.DataFrame
-    triggers: pl.DataFrame  # people caught paying a flagged account: rule-based 特危 warnings
+    payments: pl.DataFrame  # people's payments into flagged accounts (person, to_account, time)
+
+    @property
+    def triggers(self) -> pl.DataFrame:
+        """People caught paying a flagged account: rule-based 特危 warnings."""
+        return transfer_triggers(self.payments)
 
 
 def flagged_elements(city: Path, alerts: pl.DataFrame, auto_threshold: float,
@@ -79,7 +91,7 @@ def city_evidence(city: Path, behaviour: BehaviourModel) -> CityEvidence:
         visits, pl.concat([numbers, spoof_flags]).group_by("number").agg(pl.col("flagged_at").min()), domains,
         register,
     )
-    return CityEvidence(rows, numbers, domains, events, city_transfer_triggers(city, numbers))
+    return CityEvidence(rows, numbers, domains, events, city_flagged_payments(city, numbers))
 
 
 def flagged_accounts(city: Path) -> pl.DataFrame:
@@ -95,11 +107,11 @@ def flagged_accounts(city: Path) -> pl.DataFrame:
             .group_by("account").agg(pl.col("flagged_at").min()))
 
 
-def city_transfer_triggers(city: Path, fraud_numbers: pl.DataFrame) -> pl.DataFrame:
+def city_flagged_payments(city: Path, fraud_numbers: pl.DataFrame) -> pl.DataFrame:
     transfers = pl.read_parquet(city / "transfers.parquet", columns=["from_account", "to_account", "time"]) \
         .with_columns(pl.col("time").dt.epoch("ms"))
     accounts = pl.read_parquet(city / "accounts.parquet", columns=["account_id", "holder_number"])
-    return transfer_triggers(transfers, accounts, flagged_accounts(city), fraud_numbers)
+    return flagged_payments(transfers, accounts, flagged_accounts(city), fraud_numbers)
 
 
 def city_warnings(evidence: CityEvidence, model: RiskModel) -> pl.DataFrame:

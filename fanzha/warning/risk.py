@@ -205,27 +205,19 @@ def issue_warnings(rows: pl.DataFrame, model: RiskModel) -> pl.DataFrame:
     return first.join(reached, on="person").sort("warned_at")
 
 
-TRANSFER_TRIGGER = "transfer_to_flagged_account"
+def flagged_payments(transfers: pl.DataFrame, accounts: pl.DataFrame, flagged_accounts: pl.DataFrame,
+                     fraud_numbers: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Payments from people's own accounts into flagged accounts, at or after the flag (受害人向涉诈账户转账).
 
-
-def transfer_triggers(transfers: pl.DataFrame, accounts: pl.DataFrame, flagged_accounts: pl.DataFrame,
-                      fraud_numbers: pl.DataFrame | None = None) -> pl.DataFrame:
-    """People caught paying a flagged account (受害人向涉诈账户转账): immediate 特危 warnings.
-
-    A transfer from a person's own account into an account the center has flagged (a
-    reported fraud account) at or after the flag is not a risk to estimate: the person is
-    paying the gang now, and the next payment is what the warning must stop. So it is a
-    rule, not a model score: grade 特危 with p = 1, decided at the transfer. Movements
-    between flagged accounts (layering) and payments by holders of fraud numbers are
-    nobody's warning; payment pools (third-party platforms) are never flagged here.
-
+    Movements between flagged accounts (layering) and payments by holders of fraud numbers
+    are nobody's; payment pools (third-party platforms) are never flagged here.
     ``transfers``: from_account, to_account, time (ms). ``accounts``: account_id,
-    holder_number. ``flagged_accounts``: account, flagged_at (ms). Output has the columns
-    of :func:`issue_warnings`.
+    holder_number. ``flagged_accounts``: account, flagged_at (ms). Returns person,
+    to_account, time.
     """
     flagged = flagged_accounts.select(pl.col("account").alias("to_account"), "flagged_at")
     frauds = (fraud_numbers["number"] if fraud_numbers is not None else pl.Series("number", [], pl.String)).implode()
-    hits = (
+    return (
         transfers.select("from_account", "to_account", "time")
         .join(flagged, on="to_account")
         .filter((pl.col("time") >= pl.col("flagged_at"))
@@ -233,8 +225,19 @@ def transfer_triggers(transfers: pl.DataFrame, accounts: pl.DataFrame, flagged_a
         .join(accounts.select(pl.col("account_id").alias("from_account"), pl.col("holder_number").alias("person")),
               on="from_account")
         .filter(pl.col("person").is_not_null() & ~pl.col("person").is_in(frauds))
+        .select("person", "to_account", "time")
     )
-    return hits.sort("time").group_by("person", maintain_order=True).agg(
+
+
+def transfer_triggers(payments: pl.DataFrame) -> pl.DataFrame:
+    """People caught paying a flagged account: immediate 特危 warnings, one per person.
+
+    Such a person is not a risk to estimate: they are paying the gang now, and the next
+    payment is what the warning must stop. So it is a rule, not a model score: grade 特危
+    with p = 1, decided at the first payment. ``payments``: :func:`flagged_payments`.
+    Output has the columns of :func:`issue_warnings`.
+    """
+    return payments.sort("time").group_by("person", maintain_order=True).agg(
         pl.col("time").first().alias("warned_at"),
         pl.lit(int(WarningGrade.CRITICAL), pl.Int8).alias("first_grade"),
         pl.lit(int(WarningGrade.CRITICAL), pl.Int8).alias("grade"),

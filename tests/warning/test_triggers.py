@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from fanzha.warning.risk import WarningGrade, merge_warnings, transfer_triggers
+from fanzha.warning.risk import WarningGrade, flagged_payments, merge_warnings, transfer_triggers
 
 FLAG = 1_000_000
 
@@ -23,7 +23,7 @@ def _frames() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 def test_payments_into_a_flagged_account_after_the_flag_trigger_once_per_person() -> None:
     transfers, accounts, flagged = _frames()
-    out = transfer_triggers(transfers, accounts, flagged, pl.DataFrame({"number": ["p-fraudster"]}))
+    out = transfer_triggers(flagged_payments(transfers, accounts, flagged, pl.DataFrame({"number": ["p-fraudster"]})))
     # before the flag: not yet known; mule to mule: layering; a fraud number's holder: not a victim;
     # a payment to a shop: nothing
     assert out["person"].to_list() == ["p-victim"]
@@ -38,7 +38,7 @@ def test_merge_keeps_the_first_warning_and_the_highest_grade() -> None:
                            "graded_at": [15, 20]})
     transfers, accounts, flagged = _frames()
     frauds = pl.DataFrame({"number": ["p-fraudster"]})
-    merged = merge_warnings(graded, transfer_triggers(transfers, accounts, flagged, frauds))
+    merged = merge_warnings(graded, transfer_triggers(flagged_payments(transfers, accounts, flagged, frauds)))
     v = merged.filter(pl.col("person") == "p-victim").row(0, named=True)
     assert (v["warned_at"], v["first_grade"], v["grade"], v["graded_at"], v["p"]) == (
         10, 1, int(WarningGrade.CRITICAL), FLAG + 60_000, 1.0)
