@@ -184,8 +184,10 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
             user = users.get(org.code) if org is not None else None
             if user is None:  # addressed to the center's own desk (bank unknown): not simulated
                 continue
-            if order.kind == OrderKind.FREEZE and order.parent_order_id is not None:
-                # the bank freezes what its own stop-payment holds
+            parent = session.get(Order, order.parent_order_id) if order.parent_order_id else None
+            if order.kind == OrderKind.FREEZE and parent is not None and parent.target == order.target:
+                # 止付转冻结: the bank freezes what its own stop-payment on this account holds (a freeze
+                # the loop ordered for an account stopped twice elsewhere is an ordinary desk order)
                 execute(session, actor_of(user), order.id, ExecuteIn(amount_stopped_cents=order.amount_cents or 0),
                         now=now)
                 outcome.frozen_cents += order.amount_cents or 0
