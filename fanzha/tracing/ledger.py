@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fanzha.contracts.vocab import Channel
+from fanzha.tracing.build import csr
 
 REQUIRED = ("time", "from_account", "to_account", "amount_cents", "channel")
 OPTIONAL = ("transfer_id", "order_no")
@@ -90,80 +91,6 @@ def _sorted_by_time_row(time: np.ndarray, row: np.ndarray) -> bool:
         if time[i] < time[i - 1] or row[i] < row[i - 1]:
             return False
     return True
-
-
-@numba.njit(cache=True)
-def _out_counts(src: np.ndarray, kind: np.ndarray, n_acc: int) -> np.ndarray:
-    """Offsets of the outgoing CSR (``kind`` 2 = absorbed second leg of a joined payment, not placed)."""
-    off = np.zeros(n_acc + 1, np.int64)
-    for i in range(src.size):
-        if kind[i] != 2:
-            off[src[i] + 1] += 1
-    for a in range(n_acc):
-        off[a + 1] += off[a]
-    return off
-
-
-@numba.njit(cache=True)
-def _out_place(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, chan: np.ndarray,
-               row: np.ndarray, kind: np.ndarray, off: np.ndarray, o_dst: np.ndarray, o_time: np.ndarray,
-               o_amount: np.ndarray, o_chan: np.ndarray, o_row: np.ndarray) -> np.ndarray:
-    """Stable counting-sort placement by sender: each movement's fields written straight into its slot
-    (one record, so one cache line per write); returns every input movement's slot (-1 = absorbed)."""
-    pos = off[:-1].copy()
-    slot = np.full(src.size, -1, np.int32)
-    for i in range(src.size):
-        if kind[i] == 2:
-            continue
-        a = src[i]
-        p = pos[a]
-        pos[a] = p + 1
-        o_dst[p] = dst[i]
-        o_time[p] = time[i]
-        o_amount[p] = amount[i]
-        o_chan[p] = chan[i]
-        o_row[p] = row[i]
-        slot[i] = p
-    return slot
-
-
-@numba.njit(cache=True)
-def _in_csr(dst: np.ndarray, time: np.ndarray, row: np.ndarray, kind: np.ndarray, slot: np.ndarray,
-            late: np.ndarray, late_t: np.ndarray, late_r: np.ndarray, n_acc: int) -> tuple[np.ndarray, np.ndarray]:
-    """Incoming CSR by receiver, in arrival order: receiver → slots.
-
-    Movements arrive at their own time, except joined payments (``kind`` 1), which arrive at their
-    payout; those are given separately (``late``, sorted by arrival ``(late_t, late_r)``) and merged
-    into the time order, so no sort of all movements is needed.
-    """
-    n = dst.size
-    off = np.zeros(n_acc + 1, np.int64)
-    for i in range(n):
-        if kind[i] != 2 and dst[i] >= 0:
-            off[dst[i] + 1] += 1
-    for a in range(n_acc):
-        off[a + 1] += off[a]
-    pos = off[:-1].copy()
-    out = np.empty(off[n_acc], np.int32)
-    j = 0
-    nl = late.size
-    i = 0
-    while i < n or j < nl:
-        while i < n and kind[i] != 0:
-            i += 1
-        if j < nl and (i >= n or late_t[j] < time[i] or (late_t[j] == time[i] and late_r[j] < row[i])):
-            e = late[j]
-            j += 1
-        elif i < n:
-            e = i
-            i += 1
-        else:
-            break
-        d = dst[e]
-        if d >= 0:
-            out[pos[d]] = slot[e]
-            pos[d] += 1
-    return off, out
 
 
 @numba.njit(cache=True)
@@ -628,16 +555,14 @@ class LedgerIndex:
             dst[f] = c.dst[s]
             kind[f] = 1
             kind[s] = 2
-        self.out_off = _out_counts(c.src, kind, n_acc)
-        self._set_moves(np.empty(int(self.out_off[-1]), MOVE_DTYPE))
-        slot_of = _out_place(c.src, dst, c.time, c.amount, c.chan, c.row, kind, self.out_off, self.dst, self.time,
-                             self.amount, self.chan, self.row)
         # Incoming CSR by arrival: the time order, with joined payments moved to their payout time.
         late_t = np.maximum(c.time[s], c.time[f])
         late_r = c.row[s].astype(np.int64)
         by_arr = np.lexsort((late_r, late_t))
-        self.in_off, self.in_pos = _in_csr(dst, c.time, c.row, kind, slot_of, f[by_arr], late_t[by_arr],
-                                           late_r[by_arr], n_acc)
+        self.out_off, moves, slot_of, self.in_off, self.in_pos = csr(
+            c.src, dst, c.time, c.amount, c.chan, c.row, kind, f[by_arr], late_t[by_arr], late_r[by_arr], n_acc,
+            lambda m: np.empty(m, MOVE_DTYPE))
+        self._set_moves(moves)
         if f.size:
             tp_slot = slot_of[f].astype(np.int64)
             o = np.argsort(tp_slot)

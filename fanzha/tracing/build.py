@@ -1,0 +1,277 @@
+"""Index build kernels: the two CSRs by radix partitioning, on all cores.
+
+Why not one counting-sort pass: placing 10M movements straight at their sender's (or
+receiver's) slot is one cache and TLB miss per movement over hundreds of MB, which was
+most of the build. Here movements are first partitioned by the high bits of the account
+(a few hundred write streams), then each partition is placed within its own small range,
+which stays in L2. Both steps are split over threads (numba ``nogil`` kernels), by rows for
+partitioning and by partition for placing; every chunk writes its own disjoint range, so
+the result is the same for any number of threads and equals a stable counting sort.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numba
+import numpy as np
+
+PAR_MIN = 1 << 18  # movements below which one thread does it all (thread hand-offs cost more)
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def n_threads(n: int) -> int:
+    if n < PAR_MIN:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cpus, 8))
+
+
+def run_all(fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """``fn(*a)`` for every ``a``, on threads when there are several (the kernels release the GIL)."""
+    global _pool, _pool_size
+    if len(args) == 1:
+        return [fn(*args[0])]
+    if _pool is None or _pool_size < len(args):
+        _pool = ThreadPoolExecutor(max_workers=len(args), thread_name_prefix="fanzha-index")
+        _pool_size = len(args)
+    futures = [_pool.submit(fn, *a) for a in args]
+    return [f.result() for f in futures]
+
+
+def bucket_shift(n: int, n_acc: int) -> int:
+    """Accounts per partition as a power of two: about 32k movements per partition on average (measured
+    best: fewer partitions and their scattered writes thrash the cache, more and placing them does)."""
+    want = max(n // 32768, 1)
+    shift = 0
+    while ((max(n_acc, 1) - 1) >> shift) + 1 > want:
+        shift += 1
+    return shift
+
+
+@numba.njit(cache=True, nogil=True)
+def _late_before(time: np.ndarray, row: np.ndarray, kind: np.ndarray, lo: int, late_t: np.ndarray,
+                 late_r: np.ndarray) -> int:
+    """How many late arrivals come before the first on-time movement at or after ``lo`` (all if none)."""
+    i = lo
+    while i < kind.size and kind[i] != 0:
+        i += 1
+    if i >= kind.size:
+        return late_t.size
+    t, r = time[i], row[i]
+    a, b = 0, late_t.size
+    while a < b:
+        m = (a + b) >> 1
+        if late_t[m] < t or (late_t[m] == t and late_r[m] < r):
+            a = m + 1
+        else:
+            b = m
+    return a
+
+
+@numba.njit(cache=True, nogil=True)
+def _hist(src: np.ndarray, dst: np.ndarray, kind: np.ndarray, late: np.ndarray, shift: int, nb: int, lo: int,
+          hi: int, jl: int, jh: int) -> tuple[np.ndarray, np.ndarray]:
+    """Movements per sender partition (rows ``lo:hi``) and per receiver partition (same rows arriving on time,
+    plus late arrivals ``jl:jh``)."""
+    h_out = np.zeros(nb, np.int64)
+    h_in = np.zeros(nb, np.int64)
+    for i in range(lo, hi):
+        k = kind[i]
+        if k != 2:
+            h_out[src[i] >> shift] += 1
+            if k == 0 and dst[i] >= 0:
+                h_in[dst[i] >> shift] += 1
+    for j in range(jl, jh):
+        d = dst[late[j]]
+        if d >= 0:
+            h_in[d >> shift] += 1
+    return h_out, h_in
+
+
+@numba.njit(cache=True, nogil=True)
+def _partition_out(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, chan: np.ndarray,
+                   row: np.ndarray, kind: np.ndarray, shift: int, pos: np.ndarray, lo: int, hi: int,
+                   o_time: np.ndarray, o_amount: np.ndarray, o_dst: np.ndarray, o_row: np.ndarray,
+                   o_chan: np.ndarray, p_acc: np.ndarray, p_i: np.ndarray, slot: np.ndarray) -> None:
+    """Rows ``lo:hi`` into their sender partitions from ``pos`` on (stable), written into the final record
+    array with the sender's low bits and the row's index beside; absorbed legs get slot -1."""
+    mask = (1 << shift) - 1
+    for i in range(lo, hi):
+        if kind[i] == 2:
+            slot[i] = -1
+            continue
+        a = src[i]
+        b = a >> shift
+        k = pos[b]
+        pos[b] = k + 1
+        o_time[k] = time[i]
+        o_amount[k] = amount[i]
+        o_dst[k] = dst[i]
+        o_row[k] = row[i]
+        o_chan[k] = chan[i]
+        p_acc[k] = a & mask
+        p_i[k] = i
+
+
+@numba.njit(cache=True, nogil=True)
+def _place_out(boff: np.ndarray, b0: int, b1: int, shift: int, n_acc: int, o_time: np.ndarray,
+               o_amount: np.ndarray, o_dst: np.ndarray, o_row: np.ndarray, o_chan: np.ndarray, p_acc: np.ndarray,
+               p_i: np.ndarray, out_off: np.ndarray, slot: np.ndarray) -> None:
+    """Sender partitions ``b0:b1``, each in place: offsets of its accounts, then its records copied aside
+    (the partition fits in L2) and put back at their slots, stable."""
+    w = 1 << shift
+    cnt = np.empty(w + 1, np.int64)
+    big = 0
+    for b in range(b0, b1):
+        big = max(big, boff[b + 1] - boff[b])
+    s_time = np.empty(big, np.int64)
+    s_amount = np.empty(big, np.int64)
+    s_dst = np.empty(big, np.int32)
+    s_row = np.empty(big, np.int32)
+    s_chan = np.empty(big, np.int8)
+    for b in range(b0, b1):
+        k0 = boff[b]
+        k1 = boff[b + 1]
+        a0 = b << shift
+        for j in range(w + 1):
+            cnt[j] = 0
+        for k in range(k0, k1):
+            cnt[p_acc[k] + 1] += 1
+        cnt[0] = k0
+        for j in range(w):
+            cnt[j + 1] += cnt[j]
+        for j in range(min(w, n_acc - a0)):
+            out_off[a0 + j] = cnt[j]
+        for k in range(k0, k1):
+            s_time[k - k0] = o_time[k]
+            s_amount[k - k0] = o_amount[k]
+            s_dst[k - k0] = o_dst[k]
+            s_row[k - k0] = o_row[k]
+            s_chan[k - k0] = o_chan[k]
+        for k in range(k0, k1):
+            a = p_acc[k]
+            p = cnt[a]
+            cnt[a] = p + 1
+            o_time[p] = s_time[k - k0]
+            o_amount[p] = s_amount[k - k0]
+            o_dst[p] = s_dst[k - k0]
+            o_row[p] = s_row[k - k0]
+            o_chan[p] = s_chan[k - k0]
+            slot[p_i[k]] = p
+
+
+@numba.njit(cache=True, nogil=True)
+def _partition_in(dst: np.ndarray, time: np.ndarray, row: np.ndarray, kind: np.ndarray, slot: np.ndarray,
+                  late: np.ndarray, late_t: np.ndarray, late_r: np.ndarray, shift: int, pos: np.ndarray, lo: int,
+                  hi: int, jl: int, jh: int, p_acc: np.ndarray, p_slot: np.ndarray) -> None:
+    """Arrivals of rows ``lo:hi`` merged with late arrivals ``jl:jh`` (joined payments arrive at their
+    payout), in arrival order, into receiver partitions: the receiver's low bits and the slot."""
+    mask = (1 << shift) - 1
+    i = lo
+    j = jl
+    while i < hi or j < jh:
+        while i < hi and kind[i] != 0:
+            i += 1
+        if j < jh and (i >= hi or late_t[j] < time[i] or (late_t[j] == time[i] and late_r[j] < row[i])):
+            e = late[j]
+            j += 1
+        elif i < hi:
+            e = i
+            i += 1
+        else:
+            break
+        d = dst[e]
+        if d >= 0:
+            b = d >> shift
+            k = pos[b]
+            pos[b] = k + 1
+            p_acc[k] = d & mask
+            p_slot[k] = slot[e]
+
+
+@numba.njit(cache=True, nogil=True)
+def _place_in(boff: np.ndarray, b0: int, b1: int, shift: int, n_acc: int, p_acc: np.ndarray, p_slot: np.ndarray,
+              in_off: np.ndarray, in_pos: np.ndarray) -> None:
+    """Receiver partitions ``b0:b1``: offsets of their accounts and the slots in arrival order."""
+    w = 1 << shift
+    cnt = np.empty(w + 1, np.int64)
+    for b in range(b0, b1):
+        k0 = boff[b]
+        k1 = boff[b + 1]
+        a0 = b << shift
+        for j in range(w + 1):
+            cnt[j] = 0
+        for k in range(k0, k1):
+            cnt[p_acc[k] + 1] += 1
+        cnt[0] = k0
+        for j in range(w):
+            cnt[j + 1] += cnt[j]
+        for j in range(min(w, n_acc - a0)):
+            in_off[a0 + j] = cnt[j]
+        for k in range(k0, k1):
+            a = p_acc[k]
+            p = cnt[a]
+            cnt[a] = p + 1
+            in_pos[p] = p_slot[k]
+
+
+def _cuts(boff: np.ndarray, parts: int) -> list[int]:
+    """Partition boundaries splitting the movements into ``parts`` about equal shares."""
+    total = int(boff[-1])
+    nb = boff.size - 1
+    inner = [int(np.searchsorted(boff, total * t // parts)) for t in range(1, parts)]
+    return [0, *[min(c, nb) for c in inner], nb]
+
+
+def csr(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, chan: np.ndarray,
+        row: np.ndarray, kind: np.ndarray, late: np.ndarray, late_t: np.ndarray, late_r: np.ndarray, n_acc: int,
+        moves: Callable[[int], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Outgoing CSR by sender (stable in input order), incoming CSR by receiver in arrival order.
+
+    ``kind``: 0 = movement, 1 = joined payment (arrives late, at the payout given in ``late``, sorted by
+    arrival ``(late_t, late_r)``), 2 = absorbed payout leg (not placed). ``moves(m)`` allocates the record
+    array to fill. Returns ``(out_off, records, slot of every input movement or -1, in_off, in_pos)``.
+    """
+    n = src.size
+    shift = bucket_shift(n, n_acc)
+    nb = ((max(n_acc, 1) - 1) >> shift) + 1
+    nt = n_threads(n)
+    rc = [n * t // nt for t in range(nt + 1)]
+    jc = [0, *[int(_late_before(time, row, kind, rc[t], late_t, late_r)) for t in range(1, nt)], late.size]
+    hists = run_all(_hist, [(src, dst, kind, late, shift, nb, rc[t], rc[t + 1], jc[t], jc[t + 1])
+                            for t in range(nt)])
+    h_out = np.array([h[0] for h in hists]).reshape(nt, nb)
+    h_in = np.array([h[1] for h in hists]).reshape(nt, nb)
+    boff = np.zeros(nb + 1, np.int64)
+    np.cumsum(h_out.sum(axis=0), out=boff[1:])
+    ioff = np.zeros(nb + 1, np.int64)
+    np.cumsum(h_in.sum(axis=0), out=ioff[1:])
+    # each row chunk starts, in every partition, after the earlier chunks' movements (stability)
+    start_out = boff[:-1] + np.cumsum(h_out, axis=0) - h_out
+    start_in = ioff[:-1] + np.cumsum(h_in, axis=0) - h_in
+    m = int(boff[-1])
+    rec = moves(m)
+    rv = (rec["time"], rec["amount"], rec["dst"], rec["row"], rec["chan"])
+    p_acc = np.empty(m, np.uint16 if shift <= 16 else np.int32)  # account's low bits, then the receiver's
+    p_i = np.empty(m, np.int32)  # row index, then the slot
+    slot = np.empty(n, np.int32)
+    run_all(_partition_out, [(src, dst, time, amount, chan, row, kind, shift, start_out[t].copy(), rc[t], rc[t + 1],
+                              *rv, p_acc, p_i, slot) for t in range(nt)])
+    out_off = np.empty(n_acc + 1, np.int64)
+    out_off[n_acc] = m
+    bc = _cuts(boff, nt)
+    run_all(_place_out, [(boff, bc[t], bc[t + 1], shift, n_acc, *rv, p_acc, p_i, out_off, slot) for t in range(nt)])
+    m_in = int(ioff[-1])
+    run_all(_partition_in, [(dst, time, row, kind, slot, late, late_t, late_r, shift, start_in[t].copy(), rc[t],
+                             rc[t + 1], jc[t], jc[t + 1], p_acc, p_i) for t in range(nt)])
+    in_off = np.empty(n_acc + 1, np.int64)
+    in_off[n_acc] = m_in
+    in_pos = np.empty(m_in, np.int32)
+    ic = _cuts(ioff, nt)
+    run_all(_place_in, [(ioff, ic[t], ic[t + 1], shift, n_acc, p_acc, p_i, in_off, in_pos) for t in range(nt)])
+    return out_off, rec, slot, in_off, in_pos
