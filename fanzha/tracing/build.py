@@ -275,3 +275,149 @@ def csr(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, 
     ic = _cuts(ioff, nt)
     run_all(_place_in, [(ioff, ic[t], ic[t + 1], shift, n_acc, p_acc, p_i, in_off, in_pos) for t in range(nt)])
     return out_off, rec, slot, in_off, in_pos
+
+
+# ---- repeated transfer ids --------------------------------------------------------------
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xFF51AFD7ED558CCD)
+_M3 = np.uint64(0xC4CEB9FE1A85EC53)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _word(data: np.ndarray, j: int) -> np.uint64:
+    """Bytes ``j:j+8`` as a little-endian integer (one load once compiled)."""
+    w = np.uint64(data[j])
+    for q in range(1, 8):
+        w |= np.uint64(data[j + q]) << np.uint64(8 * q)
+    return w
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _str_hash(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
+    """64-bit hash of string ``i``, eight bytes a step (equality is always checked on the bytes)."""
+    a = offsets[i]
+    b = offsets[i + 1]
+    h = np.uint64(b - a) * _M1
+    j = a
+    while j + 8 <= b:
+        h = (h ^ _word(data, j)) * _M2
+        h ^= h >> np.uint64(29)
+        j += 8
+    if j < b:
+        if j + 8 <= data.size:  # read a whole word and keep the string's bytes
+            sh = np.uint64(8 * (8 - (b - j)))
+            w = (_word(data, j) << sh) >> sh
+        else:
+            w = np.uint64(0)
+            for q in range(b - j):
+                w |= np.uint64(data[j + q]) << np.uint64(8 * q)
+        h = (h ^ w) * _M2
+    h ^= h >> np.uint64(33)
+    h *= _M3
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_hist(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, shift: int, nb: int, lo: int,
+               hi: int) -> np.ndarray:
+    cnt = np.zeros(nb, np.int64)
+    for i in range(lo, hi):
+        if valid.size == 0 or valid[i]:
+            cnt[np.int64(_str_hash(offsets, data, i) >> np.uint64(shift))] += 1
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def _hash_partition(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, shift: int, pos: np.ndarray,
+                    lo: int, hi: int, part: np.ndarray) -> None:
+    """Strings ``lo:hi`` into partitions by the hash's top bits, as ``low 32 hash bits << 32 | index``
+    (one 8-byte write stream per partition)."""
+    for i in range(lo, hi):
+        if valid.size == 0 or valid[i]:
+            h = _str_hash(offsets, data, i)
+            b = np.int64(h >> np.uint64(shift))
+            k = pos[b]
+            pos[b] = k + 1
+            part[k] = np.int64((h & np.uint64(0xFFFFFFFF)) << np.uint64(32)) | np.int64(i)
+
+
+@numba.njit(cache=True, nogil=True)
+def _same_str(offsets: np.ndarray, data: np.ndarray, a: int, b: int) -> bool:
+    la = offsets[a + 1] - offsets[a]
+    if la != offsets[b + 1] - offsets[b]:
+        return False
+    for k in range(la):  # noqa: SIM110 (numba)
+        if data[offsets[a] + k] != data[offsets[b] + k]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _repeats_in(offsets: np.ndarray, data: np.ndarray, boff: np.ndarray, b0: int, b1: int,
+                part: np.ndarray) -> np.ndarray:
+    """Rows of hash partitions ``b0:b1`` whose string occurred at an earlier row (partitions keep row order)."""
+    big = 1
+    for b in range(b0, b1):
+        big = max(big, boff[b + 1] - boff[b])
+    size = 1
+    while size < 2 * big:
+        size *= 2
+    table = np.empty(size, np.int32)
+    out = np.empty(16, np.int64)
+    low = np.int64(0xFFFFFFFF)
+    n_out = 0
+    for b in range(b0, b1):
+        k0 = boff[b]
+        m = boff[b + 1] - k0
+        sz = 1
+        while sz < 2 * m:
+            sz *= 2
+        for q in range(sz):
+            table[q] = -1
+        for k in range(k0, k0 + m):
+            h = part[k] >> 32
+            s = h & (sz - 1)
+            while True:
+                j = table[s]
+                if j < 0:
+                    table[s] = k - k0
+                    break
+                if part[k0 + j] >> 32 == h and _same_str(offsets, data, part[k0 + j] & low, part[k] & low):
+                    if n_out == out.size:
+                        out = np.concatenate((out, np.empty(out.size, np.int64)))
+                    out[n_out] = part[k] & low
+                    n_out += 1
+                    break
+                s = (s + 1) & (sz - 1)
+    return out[:n_out]
+
+
+def repeated_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Sorted indices of strings that occurred at a lower index (nulls, ``valid`` False, never count;
+    an empty ``valid`` means none is null).
+
+    Strings are hash-partitioned first, so each partition's table stays in cache: one table over
+    millions of rows misses the cache on nearly every probe.
+    """
+    n = offsets.size - 1
+    if n <= 0:
+        return np.zeros(0, np.int64)
+    shift = 63  # partition = top bits of the hash (at least two partitions: a shift by 64 is undefined)
+    while shift > 40 and (n >> (64 - shift)) > 65536:
+        shift -= 1
+    nb = 1 << (64 - shift)
+    nt = n_threads(n)
+    rc = [n * t // nt for t in range(nt + 1)]
+    hs = np.array(run_all(_hash_hist, [(offsets, data, valid, shift, nb, rc[t], rc[t + 1]) for t in range(nt)]))
+    hs = hs.reshape(nt, nb)
+    boff = np.zeros(nb + 1, np.int64)
+    np.cumsum(hs.sum(axis=0), out=boff[1:])
+    start = boff[:-1] + np.cumsum(hs, axis=0) - hs
+    m = int(boff[-1])
+    part = np.empty(m, np.int64)
+    run_all(_hash_partition, [(offsets, data, valid, shift, start[t].copy(), rc[t], rc[t + 1], part)
+                              for t in range(nt)])
+    bc = _cuts(boff, nt)
+    found = run_all(_repeats_in, [(offsets, data, boff, bc[t], bc[t + 1], part) for t in range(nt)])
+    return np.sort(np.concatenate(found))

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fanzha.contracts.vocab import Channel
-from fanzha.tracing.build import csr
+from fanzha.tracing.build import csr, repeated_strings
 
 REQUIRED = ("time", "from_account", "to_account", "amount_cents", "channel")
 OPTIONAL = ("transfer_id", "order_no")
@@ -104,75 +104,6 @@ def _fnv(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
             h = (h ^ np.uint64(data[j])) * np.uint64(1099511628211)
         out[i] = h
     return out
-
-
-@numba.njit(cache=True)
-def _same(offsets: np.ndarray, data: np.ndarray, a: int, b: int) -> bool:
-    la = offsets[a + 1] - offsets[a]
-    if la != offsets[b + 1] - offsets[b]:
-        return False
-    for k in range(la):  # noqa: SIM110 (numba)
-        if data[offsets[a] + k] != data[offsets[b] + k]:
-            return False
-    return True
-
-
-@numba.njit(cache=True)
-def _first_seen(offsets: np.ndarray, data: np.ndarray, h: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """True where a string occurs for the first time (exact on hash collisions).
-
-    Strings are first partitioned by the top bits of their hash (stable, so row order is kept
-    within a part), then each part gets a small open-addressing set that stays in cache: one
-    big table over millions of rows would miss the cache on nearly every probe.
-    """
-    n = h.size
-    first = np.ones(n, np.bool_)
-    bits = 0
-    while (1 << bits) * 512 < n:
-        bits += 1
-    nb = 1 << bits
-    shift = np.uint64(64 - bits) if bits else np.uint64(0)
-    cnt = np.zeros(nb + 1, np.int64)
-    for i in range(n):
-        if valid[i]:
-            b = np.int64(h[i] >> shift) if bits else 0
-            cnt[b + 1] += 1
-    for b in range(nb):
-        cnt[b + 1] += cnt[b]
-    pos = cnt[:-1].copy()
-    perm = np.empty(cnt[nb], np.int64)
-    for i in range(n):
-        if valid[i]:
-            b = np.int64(h[i] >> shift) if bits else 0
-            perm[pos[b]] = i
-            pos[b] += 1
-    biggest = 0
-    for b in range(nb):
-        biggest = max(biggest, cnt[b + 1] - cnt[b])
-    size = 1
-    while size < 2 * biggest + 2:
-        size *= 2
-    table = np.full(size, -1, np.int64)
-    for b in range(nb):
-        m = cnt[b + 1] - cnt[b]
-        sz = 1
-        while sz < 2 * m + 2:
-            sz *= 2
-        mask = np.uint64(sz - 1)
-        table[:sz] = -1
-        for t in range(cnt[b], cnt[b + 1]):
-            i = perm[t]
-            k = np.int64(h[i] & mask)
-            while True:
-                j = table[k]
-                if j < 0:
-                    table[k] = i
-                    break
-                if h[j] == h[i] and _same(offsets, data, j, i):
-                    first[i] = False
-                    break
-                k = (k + 1) & (sz - 1)
-    return first
 
 
 def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -457,9 +388,12 @@ class LedgerIndex:
         if tids.null_count == len(tids) or len(tids) == 0:
             return cols
         offsets, data = _string_buffers(tids)
-        valid = (pc.is_valid(tids).to_numpy(zero_copy_only=False) if tids.null_count
-                 else np.ones(len(tids), bool))
-        first = _first_seen(offsets, data, _fnv(offsets, data), valid)
+        valid = pc.is_valid(tids).to_numpy(zero_copy_only=False) if tids.null_count else np.zeros(0, bool)
+        repeated = repeated_strings(offsets, data, valid)
+        if not repeated.size:
+            return cols
+        first = np.ones(len(tids), bool)
+        first[repeated] = False
         dup = ~first[cols.row]
         if dup.any():
             self.flags.add("repeated transfer id (kept the first row)", dup, None, cols.row)
