@@ -421,3 +421,50 @@ def repeated_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -
     bc = _cuts(boff, nt)
     found = run_all(_repeats_in, [(offsets, data, boff, bc[t], bc[t + 1], part) for t in range(nt)])
     return np.sort(np.concatenate(found))
+
+
+# ---- third-party order legs -----------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def _legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndarray, vbits: np.ndarray, voff: int,
+          tp: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``lo:hi`` that are third-party legs with an order number: into a pool from a non-pool
+    account, and out of a pool to a non-pool account. ``vbits``: Arrow validity bitmap of the order
+    numbers starting at bit ``voff`` (empty = no nulls)."""
+    n_in = 0
+    n_out = 0
+    for w in range(2):  # count, then fill
+        leg_in = np.empty(n_in, np.int64)
+        leg_out = np.empty(n_out, np.int64)
+        n_in = 0
+        n_out = 0
+        for i in range(lo, hi):
+            if chan[i] != tp:
+                continue
+            if vbits.size and not (vbits[(i + voff) >> 3] >> ((i + voff) & 7)) & 1:
+                continue
+            d = dst[i]
+            if d < 0:
+                continue
+            sp = pool[src[i]] != 0
+            dp = pool[d] != 0
+            if dp and not sp:
+                if w:
+                    leg_in[n_in] = i
+                n_in += 1
+            elif sp and not dp:
+                if w:
+                    leg_out[n_out] = i
+                n_out += 1
+    return leg_in, leg_out
+
+
+def order_legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndarray, vbits: np.ndarray, voff: int,
+               tp: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the legs into and out of pools, in row order (see :func:`_legs`)."""
+    n = src.size
+    nt = n_threads(n)
+    rc = [n * t // nt for t in range(nt + 1)]
+    parts = run_all(_legs, [(src, dst, chan, pool, vbits, voff, tp, rc[t], rc[t + 1]) for t in range(nt)])
+    if nt == 1:
+        return parts[0][0], parts[0][1]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

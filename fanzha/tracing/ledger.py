@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fanzha.contracts.vocab import Channel
-from fanzha.tracing.build import csr, repeated_strings
+from fanzha.tracing.build import csr, order_legs, repeated_strings
 
 REQUIRED = ("time", "from_account", "to_account", "amount_cents", "channel")
 OPTIONAL = ("transfer_id", "order_no")
@@ -425,18 +425,22 @@ class LedgerIndex:
         empty = np.zeros(0, np.int64)
         if c.order is None or not len(c.order):
             return empty, empty, empty, empty, empty
-        pool = self.acct_flags.astype(bool)
-        has = pc.is_valid(c.order).to_numpy(zero_copy_only=False) & (c.chan == CH_THIRD_PARTY)
-        src_pool = pool[c.src]
-        dst_pool = np.zeros(c.dst.size, bool)
-        dst_pool[c.dst >= 0] = pool[c.dst[c.dst >= 0]]
-        leg_in = np.flatnonzero(has & dst_pool & ~src_pool)
-        leg_out = np.flatnonzero(has & src_pool & ~dst_pool & (c.dst >= 0))
+        pool = self.acct_flags
+        bitmap = c.order.buffers()[0] if c.order.null_count else None
+        vbits = np.frombuffer(bitmap, np.uint8) if bitmap is not None else np.zeros(0, np.uint8)
+        leg_in, leg_out = order_legs(c.src, c.dst, c.chan, pool, vbits, c.order.offset, CH_THIRD_PARTY)
         if not leg_in.size and not leg_out.size:
             return empty, empty, empty, empty, empty
         legs = np.concatenate([leg_in, leg_out])
         leg_orders = c.order.take(pa.array(legs))
-        if pa.types.is_dictionary(leg_orders.type):
+        dic = leg_orders.dictionary if pa.types.is_dictionary(leg_orders.type) else None
+        if dic is not None and not dic.null_count and not repeated_strings(
+                *_string_buffers(dic), np.zeros(0, bool)).size:
+            # A dictionary without repeated values (the usual case) already gives the codes; checking
+            # that is cheaper than re-encoding it.
+            code = leg_orders.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            nc = len(dic)
+        elif dic is not None:
             # Equal order numbers must share a code even if the dictionary repeats a value.
             canon = pc.dictionary_encode(leg_orders.dictionary.cast(pa.string()))
             code = canon.indices.to_numpy(zero_copy_only=False).astype(np.int64)[
