@@ -192,6 +192,19 @@ def _lookup_codes(codes: np.ndarray, table: np.ndarray, unknown: np.ndarray) -> 
     return out, bad
 
 
+@numba.njit(cache=True, nogil=True)
+def _any_problem(amount: np.ndarray, time: np.ndarray, src: np.ndarray, dst: np.ndarray, chan: np.ndarray,
+                 sink_min: int) -> bool:
+    """Whether any row is to be dropped or flagged (one pass; the usual clean ledger skips the masks)."""
+    t_null = np.iinfo(np.int64).min
+    for i in range(amount.size):
+        s = src[i]
+        d = dst[i]
+        if amount[i] <= 0 or s < 0 or time[i] == t_null or s == d or (d < 0 and chan[i] < sink_min):
+            return True
+    return False
+
+
 def _channels(col: pa.ChunkedArray | pa.Array, flags: LedgerFlags, rows: np.ndarray) -> np.ndarray:
     codes, dic = _codes(col)
     table = np.zeros(max(len(dic), 1), np.int8)
@@ -347,6 +360,11 @@ class LedgerIndex:
         tids = None
         if "transfer_id" in table.column_names:
             tids = _single(table.column("transfer_id"))
+        order = None
+        if "order_no" in table.column_names:
+            order = _single(table.column("order_no"))  # dictionary arrays stay coded
+        if not _any_problem(amount, time, src, dst, chan, SINK_MIN):
+            return _Columns(src, dst, time, amount, chan, rows, order), dic
         bad_amount = amount <= 0
         flags.add("non-positive or missing amount", bad_amount, tids, rows)
         no_src = src < 0
@@ -358,9 +376,6 @@ class LedgerIndex:
         no_dst = (dst < 0) & (chan < SINK_MIN)
         flags.add("no receiver on a non-cash-out channel: treated as leaving the ledger", no_dst, tids, rows)
         keep = ~(bad_amount | no_src | no_time | selfx)
-        order = None
-        if "order_no" in table.column_names:
-            order = _single(table.column("order_no"))  # dictionary arrays stay coded
         if not keep.all():
             k = np.flatnonzero(keep)
             cols = _Columns(src[k], dst[k], time[k], amount[k], chan[k], rows[k],
