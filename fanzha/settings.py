@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     access_token_minutes: float = Field(default=15.0, gt=0, description="Lifetime of a signed-in JWT access token.")
     login_attempts_per_minute: int = Field(default=10, ge=1, description="Login tries per username+IP (token bucket).")
     escalation_interval_seconds: float = Field(default=30.0, ge=0, description="Escalation sweep in the API; 0 = off.")
+    desk_stream_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60,
+        description="A desk stream reads its queue at least this often (orders other processes wrote).")
     outbox_interval_seconds: float = Field(default=2.0, ge=0, description="Webhook outbox delivery in the API; 0 = off")
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ user or a changed role takes effect within seconds without a database read per r
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -24,9 +25,11 @@ from typing import Annotated, Any
 from anyio import to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanzha.api.core.security import TokenError, decode_access_token
+from fanzha.api.feed import OrderFeed
 from fanzha.response.escalation import EscalationPolicy
 from fanzha.response.service import IntakeHook, actor_of
 from fanzha.settings import Settings
@@ -45,6 +48,7 @@ class Database:
         self.write_sessions: sessionmaker[Session] = session_factory(url, sqlite_immediate=self.is_sqlite)
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self.actors = ActorCache(self)
+        self.feed = OrderFeed()  # every committed write wakes the desk streams of this process
         # Its own one-connection pool: only the event loop's thread uses it, so checking a
         # connection out never waits behind the worker threads' transactions.
         # (An in-memory SQLite database exists once per engine: it keeps the shared one.)
@@ -73,6 +77,14 @@ class Database:
         with session_scope(self._loop_sessions) as session:
             yield session
 
+    @contextmanager
+    def connect_in_loop(self) -> Iterator[Connection]:
+        """The event loop's own connection without an ORM session, for the hottest reads (a desk stream's)."""
+        bind = self._loop_sessions.kw.get("bind")
+        assert isinstance(bind, Engine)
+        with bind.connect() as conn:
+            yield conn
+
     def dispose(self) -> None:
         """Close the event loop's own connection (the shared factories are :func:`dispose_all`'s)."""
         bind = self._loop_sessions.kw.get("bind")
@@ -81,12 +93,14 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
+        """A unit of work that commits on exit; desk streams are woken once it has."""
         if self._write_lock is None:
             with session_scope(self.write_sessions) as session:
                 yield session
-            return
-        with self._write_lock, session_scope(self.write_sessions) as session:
-            yield session
+        else:
+            with self._write_lock, session_scope(self.write_sessions) as session:
+                yield session
+        self.feed.notify()
 
 
 USER_RECHECK_SECONDS = 2.0
@@ -105,6 +119,24 @@ class ActorCache:
         self._db = db
         self.ttl = ttl
         self._entries: dict[int, tuple[float, Actor | None]] = {}
+        self._loading: dict[int, asyncio.Future[Actor | None]] = {}  # the event loop's own: no lock
+
+    async def get(self, user_id: int) -> Actor | None:
+        """The user as the store last said, re-read at most once at a time per user.
+
+        When an entry goes stale under load, every request in flight for that user found it
+        stale at once and each re-read it (57 reads in one burst of 100 reports); now they
+        all wait for the one re-read.
+        """
+        fresh, actor = self.cached(user_id)
+        if fresh:
+            return actor
+        loading = self._loading.get(user_id)
+        if loading is None:
+            loading = asyncio.ensure_future(to_thread.run_sync(self.load, user_id))
+            self._loading[user_id] = loading
+            loading.add_done_callback(lambda _done: self._loading.pop(user_id, None))
+        return await asyncio.shield(loading)
 
     def cached(self, user_id: int) -> tuple[bool, Actor | None]:
         """(fresh, actor) without touching the store; actor None = unknown or inactive."""
@@ -168,9 +200,7 @@ async def current_actor(token: TokenDep, settings: SettingsDep, db: DbDep) -> Ac
         user_id = decode_access_token(token, settings)
     except TokenError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=_UNAUTHORISED) from None
-    fresh, actor = db.actors.cached(user_id)
-    if not fresh:
-        actor = await to_thread.run_sync(db.actors.load, user_id)
+    actor = await db.actors.get(user_id)
     if actor is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or inactive user", headers=_UNAUTHORISED)
     return actor

@@ -52,14 +52,20 @@ async def _every(seconds: float, name: str, fn: Callable[[], object]) -> None:
             log.exception("background %s failed; retrying in %.0f s", name, seconds)
 
 
-async def _warm_up_tracing() -> None:
-    """Compile the tracing kernels in the background at start-up (the money-following loop needs them)."""
+async def _warm_up_tracing(ready: asyncio.Event) -> None:
+    """Compile the tracing kernels in the background at start-up (the money-following loop needs them).
+
+    Compiling holds the GIL for seconds on a fresh install, so requests served meanwhile
+    are slow: ``/api/ready`` answers 503 until it is done, for a load balancer to wait on.
+    """
     from fanzha.tracing.trace import warm_up
 
     try:
         await asyncio.to_thread(warm_up)
     except Exception:
         log.exception("tracing warm-up failed; the first trace will compile instead")
+    finally:
+        ready.set()
 
 
 @asynccontextmanager
@@ -70,7 +76,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # interval the loop, back from every socket or database call, waited up to 5 ms for a
     # busy writer to let go: a convoy that multiplied request latency under load.
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_SECONDS))
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_warm_up_tracing())]
+    db.feed.bind(asyncio.get_running_loop())
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_warm_up_tracing(app.state.ready))]
     dispatcher: Dispatcher | None = None
     if settings.escalation_interval_seconds > 0:
 
@@ -93,6 +100,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if dispatcher is not None:
             dispatcher.close()
         await asyncio.to_thread(app.state.intake_writer.close)
+        db.feed.bind(None)
         db.dispose()
 
 
@@ -159,12 +167,20 @@ def create_app(
     app.state.policy = policy
     app.state.intake_hook = intake_hook
     app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
+    app.state.ready = asyncio.Event()
     _install_error_handlers(app)
 
     @app.get("/api/health", tags=["auth"])
     def health() -> dict[str, str]:
         """Liveness (no sign-in needed)."""
         return {"status": "ok"}
+
+    @app.get("/api/ready", tags=["auth"], responses={503: {"description": "Still warming up"}})
+    def ready() -> JSONResponse:
+        """Readiness (no sign-in needed): 503 while the start-up warm-up still compiles kernels."""
+        if app.state.ready.is_set():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "warming up"}, status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
     for module in (auth, cases, orders, returns, audit, organisations, warnings):
         app.include_router(module.router)

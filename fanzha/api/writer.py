@@ -56,9 +56,12 @@ class _Job:
 class IntakeWriter:
     """The process's single intake writer; :meth:`submit` is awaited by the API route."""
 
-    def __init__(self, db: Any, max_batch: int = 64) -> None:
+    def __init__(self, db: Any, max_batch: int = 64, linger_seconds: float = 0.002) -> None:
         self.db = db  # fanzha.api.deps.Database (not imported: deps imports this module's users)
         self.max_batch = max_batch
+        # How long the writer waits for the next report of a burst before writing what it has:
+        # a batch of 6 cost 2.5 ms of CPU per report, one of 50 cost 1.5 ms; a lone report waits this once.
+        self.linger_seconds = linger_seconds
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -97,7 +100,8 @@ class IntakeWriter:
             stop = False
             while len(batch) < self.max_batch:
                 try:
-                    more = self._queue.get_nowait()
+                    more = self._queue.get(timeout=self.linger_seconds) if self.linger_seconds > 0 \
+                        else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:

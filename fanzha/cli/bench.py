@@ -130,8 +130,9 @@ def bench_lookup(
 def bench_intake(
     reports: int = typer.Option(100, help="Reports fired at once."),
     backend: str = typer.Option("all", help="sqlite, postgres or all."),
+    desks: str = typer.Option("stream", help="How desks see orders: stream (the bars) or poll (figures only)."),
 ) -> None:
     """Intake over real HTTP: p50/p99 from POST to the stop-payments on the bank desks (bars: p99 <= 200 ms)."""
     from fanzha.bench.intake import run
 
-    run(reports=reports, backends=("sqlite", "postgres") if backend == "all" else (backend,))
+    run(reports=reports, backends=("sqlite", "postgres") if backend == "all" else (backend,), desks=desks)

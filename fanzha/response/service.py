@@ -20,7 +20,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -313,7 +313,7 @@ def submit_reports(
     # Core inserts (one multi-row INSERT … RETURNING per table for the whole batch): the ORM
     # unit of work would cost several times more per report, and intake latency is the product.
     cases_t, jobs_t, orders_t = _TABLES["cases"], _TABLES["trace_jobs"], _TABLES["orders"]
-    case_ids = session.execute(insert(cases_t).returning(cases_t.c.id, sort_by_parameter_order=True), [{
+    case_ids = insert_with_ids(session, cases_t, [{
         "idempotency_key": p.key, "reference": p.job.report.reference, "typology": p.job.report.typology,
         "status": CaseStatus.OPEN, "victim_name": p.job.report.victim.name,
         "victim_number": p.job.report.victim.number, "victim_id_hash": p.job.report.victim.id_hash,
@@ -321,7 +321,7 @@ def submit_reports(
         "narrative": p.job.report.narrative, "loss_cents": sum(t.amount_cents for t in p.job.report.transfers),
         "reported_at": p.job.report.reported_at or now, "first_transfer_at": p.first_at,
         "police_unit_id": p.station_id, "created_by_id": p.job.actor.user_id, "created_at": now,
-    } for p in valid]).scalars().all()
+    } for p in valid])
     for p, case_id in zip(valid, case_ids, strict=True):
         p.case_id = case_id
     transfer_rows = [
@@ -337,9 +337,9 @@ def submit_reports(
                     for p in valid for k, v in elements[p.index]]
     if element_rows:
         session.execute(insert(_TABLES["case_elements"]), element_rows)
-    job_ids = session.execute(insert(jobs_t).returning(jobs_t.c.id, sort_by_parameter_order=True), [
+    job_ids = insert_with_ids(session, jobs_t, [
         {"case_id": p.case_id, "status": TraceJobStatus.QUEUED, "depth": 0, "created_at": now} for p in valid
-    ]).scalars().all()
+    ])
     for p, job_id in zip(valid, job_ids, strict=True):
         p.job_id = job_id
     _step(hook, "case", session)
@@ -351,9 +351,7 @@ def submit_reports(
                             p.first_at, used_slots, policy, home_city) for planned in p.plan_orders]
     all_rows = [row for p in valid for row in p.rows]
     if all_rows:
-        ids = session.execute(
-            insert(orders_t).returning(orders_t.c.id, sort_by_parameter_order=True), all_rows
-        ).scalars().all()
+        ids = insert_with_ids(session, orders_t, all_rows)
         for row, order_id in zip(all_rows, ids, strict=True):
             row["id"] = order_id
     _step(hook, "orders", session)
@@ -387,6 +385,26 @@ def submit_reports(
             orders=publics[p.index], trace_job_id=p.job_id, trace_status=TraceJobStatus.QUEUED,
         ), created=True)
     return _finish(session, jobs, out, later, existing)
+
+
+def insert_with_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into ``table`` and return their new ids, in the order of ``rows``.
+
+    PostgreSQL: one multi-row ``INSERT … RETURNING`` (SQLAlchemy's insertmanyvalues keeps
+    the order). SQLite cannot promise RETURNING's order for several rows, so SQLAlchemy
+    sent one INSERT per row (six per report); there the ids are given explicitly from
+    ``max(id)``, which is safe because a writer holds SQLite's write lock (and were another
+    connection write in between, the insert fails (busy snapshot or the primary key), never overwrites).
+    """
+    if not rows:
+        return []
+    if session.get_bind().dialect.name != "sqlite":
+        return list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                    rows).scalars())
+    start = int(session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+    ids = list(range(start, start + len(rows)))
+    session.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    return ids
 
 
 def _finish(session: Session, jobs: list[ReportJob], out: list[IntakeResult | ServiceError | None], later: list[int],
@@ -667,6 +685,33 @@ def desk_orders(session: Session, actor: Actor, status: OrderStatus | None = Non
         OrderPublic.model_validate({**row, "golden_window_ends_at": golden_window_end(row["golden_window_start"])})
         for row in session.execute(stmt).mappings()
     ]
+
+
+_DESK_AFTER = select(*_QUEUE_COLUMNS).join(_ORGS, _ORGS.c.id == _ORDERS.c.organisation_id).where(
+    _ORDERS.c.organisation_id == bindparam("organisation_id"), _ORDERS.c.id > bindparam("after_id"),
+).order_by(_ORDERS.c.id).limit(bindparam("limit"))
+
+
+def desk_orders_after(conn: Connection | Session, actor: Actor, after_id: int, limit: int = 200) -> list[OrderPublic]:
+    """The actor's organisation's orders with ids above ``after_id``, oldest first: a desk stream's read.
+
+    One statement built once with bound parameters: building and keying a fresh SELECT
+    cost three times the query itself, and a stream reads after every commit.
+    """
+    if actor.role not in QUEUE_ROLES or actor.organisation_id is None:
+        raise Forbidden(f"role {actor.role} has no desk queue")
+    rows = conn.execute(_DESK_AFTER, {"organisation_id": actor.organisation_id, "after_id": after_id,
+                                      "limit": limit}).mappings()
+    return [OrderPublic.model_validate({**row, "golden_window_ends_at": golden_window_end(row["golden_window_start"])})
+            for row in rows]
+
+
+def desk_last_order_id(session: Session, actor: Actor) -> int:
+    """The newest order id in the actor's own organisation's queue (0 if none): where a desk stream starts."""
+    if actor.role not in QUEUE_ROLES or actor.organisation_id is None:
+        raise Forbidden(f"role {actor.role} has no desk queue")
+    stmt = select(func.max(_ORDERS.c.id)).where(_ORDERS.c.organisation_id == actor.organisation_id)
+    return int(session.execute(stmt).scalar() or 0)
 
 
 def list_orders(session: Session, actor: Actor, status: OrderStatus | None = None, kind: OrderKind | None = None,

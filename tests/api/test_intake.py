@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta
 
 from api_helpers import LiveServer, report_body
@@ -160,3 +161,14 @@ def test_openapi_documents_every_endpoint(live: LiveServer) -> None:
             "/api/orders/{order_id}/acknowledge", "/api/orders/{order_id}/reject", "/api/audit",
             "/api/auth/token", "/api/organisations/{code}/webhook"} <= paths
     assert "ReportCreate" in spec["components"]["schemas"]
+
+
+def test_readiness_turns_ready_once_the_start_up_warm_up_finished(live_sqlite: LiveServer) -> None:
+    """``/api/health`` answers at once; ``/api/ready`` is 503 until the kernels are compiled, then 200."""
+    assert live_sqlite.client.get("/api/health").json() == {"status": "ok"}
+    deadline = time.monotonic() + 120
+    while (code := live_sqlite.client.get("/api/ready").status_code) != 200:
+        assert code == 503, code
+        assert time.monotonic() < deadline, "the warm-up did not finish within 120 s"
+        time.sleep(0.05)
+    assert live_sqlite.client.get("/api/ready").json() == {"status": "ready"}

@@ -39,8 +39,31 @@ def create_access_token(user_id: int, settings: Settings, now: datetime | None =
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM), max(1, int(lifetime.total_seconds()))
 
 
+_VERIFIED: dict[tuple[str, str], tuple[int, float]] = {}
+"""(token, key) → (user id, expiry) of tokens whose signature was checked: a token is sent with
+every request of a session, and checking its HMAC and parsing its JSON each time cost more
+than the rest of authentication. The expiry is still checked on every use."""
+_VERIFIED_MAX = 10_000
+
+
 def decode_access_token(token: str, settings: Settings) -> int:
     """The user id in a valid token; raises TokenError otherwise."""
+    key = (token, settings.secret_key)
+    known = _VERIFIED.get(key)
+    if known is None:
+        claims = access_claims(token, settings)
+        known = (int(claims["sub"]), float(claims["exp"]))
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[key] = known
+    if known[1] <= time.time():
+        _VERIFIED.pop(key, None)
+        raise TokenError("token expired")
+    return known[0]
+
+
+def access_claims(token: str, settings: Settings) -> dict[str, Any]:
+    """The claims of a valid access token (``sub`` an int string, ``exp`` epoch seconds); TokenError otherwise."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token, settings.secret_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "iat"]}
@@ -52,9 +75,10 @@ def decode_access_token(token: str, settings: Settings) -> int:
     if claims.get("typ") != "access":
         raise TokenError("not an access token")
     try:
-        return int(claims["sub"])
+        int(claims["sub"])
     except (TypeError, ValueError):
         raise TokenError("invalid token subject") from None
+    return claims
 
 
 @dataclass
