@@ -24,6 +24,16 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
 
+def _forget_pool() -> None:
+    """A forked child has none of the parent's threads: it must start its own pool."""
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def n_threads(n: int) -> int:
     if n < PAR_MIN:
         return 1
