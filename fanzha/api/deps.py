@@ -20,21 +20,27 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: one process per SQLite database
+    fcntl = None  # type: ignore[assignment]
 
 from anyio import to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanzha.api.core.security import TokenError, decode_access_token
-from fanzha.api.feed import OrderFeed
+from fanzha.api.feed import CHANNEL, OrderFeed
 from fanzha.response.escalation import EscalationPolicy
 from fanzha.response.service import IntakeHook, actor_of
 from fanzha.settings import Settings
 from fanzha.store.audit import Actor
-from fanzha.store.db import create_store_engine, normalise_url, session_factory, session_scope
+from fanzha.store.db import create_store_engine, normalise_url, session_factory, session_scope, sqlite_file
 from fanzha.store.models import Role, User
 
 
@@ -47,6 +53,13 @@ class Database:
         self.sessions: sessionmaker[Session] = session_factory(url)
         self.write_sessions: sessionmaker[Session] = session_factory(url, sqlite_immediate=self.is_sqlite)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # SQLite file: the write lock is also a file lock, so the writers of several worker
+        # processes hand over at once too (SQLite's own busy handler sleeps 1, 2, 5, 10… ms).
+        self.sqlite_file = sqlite_file(url) if self.is_sqlite else None
+        self._lock_file = _open_lock_file(self.sqlite_file)
+        # PostgreSQL: every write transaction notifies the other processes' desk streams on commit.
+        postgres = normalise_url(url).get_backend_name() == "postgresql"
+        self._notify = text(f"NOTIFY {CHANNEL}") if postgres else None
         self.actors = ActorCache(self)
         self.feed = OrderFeed()  # every committed write wakes the desk streams of this process
         # Its own one-connection pool: only the event loop's thread uses it, so checking a
@@ -93,14 +106,40 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A unit of work that commits on exit; desk streams are woken once it has."""
+        """A unit of work that commits on exit; desk streams (of every process) are woken once it has."""
         if self._write_lock is None:
             with session_scope(self.write_sessions) as session:
                 yield session
+                if self._notify is not None:
+                    session.execute(self._notify)
         else:
-            with self._write_lock, session_scope(self.write_sessions) as session:
+            with self._write_lock, _file_lock(self._lock_file), session_scope(self.write_sessions) as session:
                 yield session
         self.feed.notify()
+
+    def close(self) -> None:
+        """Release the lock file (the process is shutting the API down)."""
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _open_lock_file(database: Path | None) -> IO[bytes] | None:
+    if database is None or fcntl is None:
+        return None
+    return open(database.with_name(database.name + ".write-lock"), "a+b")  # held open while the API runs
+
+
+@contextmanager
+def _file_lock(handle: IO[bytes] | None) -> Iterator[None]:
+    if handle is None or fcntl is None:
+        yield
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # blocks without the GIL
+    try:
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 USER_RECHECK_SECONDS = 2.0

@@ -9,12 +9,27 @@ a write of this process has committed, or after ``desk_stream_poll_seconds`` at 
 Wake-ups are counted in ``generation``, bumped on the event loop's thread only: a stream
 notes the generation before it reads and :meth:`OrderFeed.wait` returns at once if it has
 moved since, so a commit landing between the read and the wait is never missed.
+
+Commits of other processes (a second ``fanzha serve`` worker, a CLI) wake the feed too,
+through :func:`watch_commits`: on SQLite by ``PRAGMA data_version`` (it changes when any
+other connection commits; a check costs microseconds), on PostgreSQL by ``LISTEN`` on the
+channel every API write transaction ``NOTIFY``s (:data:`CHANNEL`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("fanzha.api.feed")
+CHANNEL = "fanzha_commits"
+"""The PostgreSQL notification channel the API's write transactions notify on commit."""
 
 
 class OrderFeed:
@@ -37,6 +52,11 @@ class OrderFeed:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
             loop.call_soon_threadsafe(self._wake)
 
+    @property
+    def listening(self) -> bool:
+        """Whether any stream waits right now (the SQLite watcher looks less often when none does)."""
+        return bool(self._waiters)
+
     def _wake(self) -> None:
         self.generation += 1
         waiters, self._waiters = self._waiters, set()
@@ -57,3 +77,54 @@ class OrderFeed:
         finally:
             self._waiters.discard(future)
         return True
+
+
+async def watch_commits(feed: OrderFeed, url: str, sqlite_file: Path | None,
+                        busy_seconds: float = 0.005, idle_seconds: float = 0.1) -> None:
+    """Wake ``feed`` whenever another connection commits to the database at ``url`` (runs until cancelled).
+
+    SQLite (``sqlite_file``): a check of ``PRAGMA data_version`` every ``busy_seconds`` while
+    a stream waits, every ``idle_seconds`` otherwise. PostgreSQL: a thread holding one
+    connection in ``LISTEN``. Other databases (in-memory SQLite): nothing to watch.
+    """
+    if sqlite_file is not None:
+        conn = sqlite3.connect(sqlite_file, check_same_thread=False)
+        try:
+            last = conn.execute("PRAGMA data_version").fetchone()[0]
+            while True:
+                await asyncio.sleep(busy_seconds if feed.listening else idle_seconds)
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != last:
+                    last = version
+                    feed._wake()
+        finally:
+            conn.close()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return
+    stop = threading.Event()
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    thread = threading.Thread(target=_listen, args=(conninfo, feed, stop), name="fanzha-commit-listener",
+                              daemon=True)
+    thread.start()
+    try:
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 5)
+
+
+def _listen(conninfo: str, feed: OrderFeed, stop: threading.Event) -> None:
+    """LISTEN on :data:`CHANNEL` and wake ``feed`` per notification; reconnects after a failure."""
+    import psycopg
+
+    while not stop.is_set():
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                while not stop.is_set():
+                    for _note in conn.notifies(timeout=1.0):
+                        feed.notify()
+        except psycopg.Error:
+            log.warning("commit listener lost its connection; reconnecting in 1 s", exc_info=True)
+            stop.wait(1.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fanzha.api.core.security import LoginLimiter
 from fanzha.api.deps import Database
+from fanzha.api.feed import watch_commits
 from fanzha.api.routes import audit, auth, cases, orders, organisations, returns, warnings
 from fanzha.api.writer import IntakeWriter
 from fanzha.response import escalation, service
@@ -65,7 +67,22 @@ async def _warm_up_tracing(ready: asyncio.Event) -> None:
     except Exception:
         log.exception("tracing warm-up failed; the first trace will compile instead")
     finally:
+        # Everything built so far (modules, compiled kernels, the app) lives as long as the
+        # process: out of the collector's sight, a request no longer pays for full collections
+        # that walk all of it (server CPU per report in the intake bench 6.6 -> 2.4-4.1 ms).
+        gc.collect()
+        gc.freeze()
         ready.set()
+
+
+async def _watch_commits(db: Database) -> None:
+    """Wake this process's desk streams on other processes' commits (see :func:`fanzha.api.feed.watch_commits`)."""
+    try:
+        await watch_commits(db.feed, db.url, db.sqlite_file)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("commit watcher stopped; desk streams fall back to polling")
 
 
 @asynccontextmanager
@@ -77,7 +94,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # busy writer to let go: a convoy that multiplied request latency under load.
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_SECONDS))
     db.feed.bind(asyncio.get_running_loop())
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_warm_up_tracing(app.state.ready))]
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_warm_up_tracing(app.state.ready)),
+                                       asyncio.create_task(_watch_commits(db))]
     dispatcher: Dispatcher | None = None
     if settings.escalation_interval_seconds > 0:
 
@@ -102,6 +120,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(app.state.intake_writer.close)
         db.feed.bind(None)
         db.dispose()
+        db.close()
 
 
 def _detail(loc: tuple[str | int, ...], msg: str, kind: str) -> dict[str, object]:

@@ -131,8 +131,10 @@ def bench_intake(
     reports: int = typer.Option(100, help="Reports fired at once."),
     backend: str = typer.Option("all", help="sqlite, postgres or all."),
     desks: str = typer.Option("stream", help="How desks see orders: stream (the bars) or poll (figures only)."),
+    workers: int = typer.Option(2, min=1, help="API worker processes (fanzha serve --workers): one per core."),
 ) -> None:
     """Intake over real HTTP: p50/p99 from POST to the stop-payments on the bank desks (bars: p99 <= 200 ms)."""
     from fanzha.bench.intake import run
 
-    run(reports=reports, backends=("sqlite", "postgres") if backend == "all" else (backend,), desks=desks)
+    run(reports=reports, backends=("sqlite", "postgres") if backend == "all" else (backend,), desks=desks,
+        workers=workers)

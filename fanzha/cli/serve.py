@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -10,12 +12,10 @@ from fanzha.cli.common import URL_HELP
 from fanzha.cli.common import fail as _fail
 from fanzha.cli.common import store_url as _url
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 app = typer.Typer(help="Joint intake and response: escalation sweep, webhook outbox, demo seed.", no_args_is_help=True)
-
-
-
-
-
 
 
 def serve(
@@ -26,29 +26,56 @@ def serve(
     ack: str = typer.Option("", "--ack", help="Acknowledge deadlines, e.g. 'stop_payment=10m,block=30m'."),
     execute: str = typer.Option("", "--execute", help="Execute deadlines after acknowledging, same format."),
     console: bool = typer.Option(True, "--console/--no-console", help="Serve the web console at / as well."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Worker processes on one port (e.g. one per core)."),
 ) -> None:
     """Run the response API and the web console (migrates the database first). OpenAPI at /docs."""
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
 
-    from fanzha.api import create_app
     from fanzha.response.escalation import DEFAULT_POLICY
     from fanzha.settings import get_settings
-    from fanzha.store.db import StoreURLError
+    from fanzha.store.db import StoreURLError, upgrade
 
     settings = get_settings()
     if url:
         settings = settings.model_copy(update={"database_url": url})
     try:
-        policy = DEFAULT_POLICY.with_overrides(ack, execute)
-        application = create_app(settings, policy=policy, migrate=True)
+        DEFAULT_POLICY.with_overrides(ack, execute)
+        upgrade(settings.sqlalchemy_url)
     except (ValueError, StoreURLError, SQLAlchemyError) as exc:
         raise _fail(str(exc).splitlines()[0]) from None
-    if console:
+    # Each worker process builds its own app from these (uvicorn imports worker_app by name).
+    os.environ.update({"FANZHA_DATABASE_URL": settings.sqlalchemy_url, _ACK_ENV: ack, _EXECUTE_ENV: execute,
+                       _CONSOLE_ENV: "1" if console else ""})
+    if workers == 1:
+        uvicorn.run(worker_app(), host=host, port=port, log_level=log_level, access_log=False)
+    else:
+        uvicorn.run("fanzha.cli.serve:worker_app", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level, access_log=False)
+
+
+_ACK_ENV, _EXECUTE_ENV, _CONSOLE_ENV = "FANZHA_SERVE_ACK", "FANZHA_SERVE_EXECUTE", "FANZHA_SERVE_CONSOLE"
+
+
+def worker_app() -> FastAPI:
+    """The app one ``fanzha serve`` process runs, from the settings and options the command left in its environment.
+
+    Several workers share the database: their background sweeps are safe side by side,
+    desk streams hear other workers' commits (:mod:`fanzha.api.feed`), and login limits
+    and user caches are per worker.
+    """
+    from fanzha.api import create_app
+    from fanzha.response.escalation import DEFAULT_POLICY
+    from fanzha.settings import Settings
+
+    policy = DEFAULT_POLICY.with_overrides(os.environ.get(_ACK_ENV, ""), os.environ.get(_EXECUTE_ENV, ""))
+    application = create_app(Settings(), policy=policy)  # read now: the command set the URL just before
+    if os.environ.get(_CONSOLE_ENV, "1"):
         from fanzha.web import mount_console
 
         mount_console(application)
-    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+    return application
 
 
 @app.command("escalate")

@@ -49,6 +49,12 @@ def display_url(url: str | URL) -> str:
         return "<unparsable URL>"
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for an in-memory database or another backend)."""
+    parsed = normalise_url(url)
+    return _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+
+
 def _sqlite_file(url: URL) -> Path | None:
     db = url.database
     if not db or db == ":memory:" or db.startswith("file:"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,9 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import LiveServer, live_server, report_body
-from sqlalchemy import select
+from api_helpers import PASSWORD, LiveServer, free_port, live_server, report_body
+from sqlalchemy import select, text
 
+from fanzha.api.feed import CHANNEL
 from fanzha.response import service
 from fanzha.response.schemas import ReportCreate
 from fanzha.settings import Settings
@@ -138,3 +142,66 @@ def test_orders_written_by_another_process_arrive_by_the_poll_and_the_stream_end
         name, _ident, data = _take(icbc, 1, timeout=15)[0]
         assert (name, data) == ("end", {"reason": "token expired"})
         assert time.monotonic() - started < 12
+
+
+def test_another_processes_commit_wakes_the_stream_at_once(store_url: str) -> None:
+    """With the fallback poll at 30 s, an order written outside this API process still arrives in
+    seconds: SQLite's data_version watcher or PostgreSQL's LISTEN/NOTIFY wakes the stream."""
+    settings = Settings(database_url=store_url, env="test", escalation_interval_seconds=0,
+                        outbox_interval_seconds=0, desk_stream_poll_seconds=30)
+    with live_server(settings) as live, _stream(live, "desk-icbc") as icbc:
+        time.sleep(0.5)  # the watcher has started and the stream waits
+        with session_scope(session_factory(store_url, sqlite_immediate=True)) as s:
+            intake = service.actor_of(s.scalars(select(User).where(User.username == "intake")).one())
+            case = service.submit_report(s, ReportCreate.model_validate(report_body(5)), intake,
+                                         idempotency_key="elsewhere-5")
+            if not store_url.startswith("sqlite"):
+                s.execute(text(f"NOTIFY {CHANNEL}"))  # what every API write transaction does
+        started = time.monotonic()
+        target = next(o.target for o in case.case.orders if o.addressee == "ICBC")
+        (name, _ident, data), = _take(icbc, 1, timeout=10)
+        assert name == "order" and data["target"] == target
+        assert time.monotonic() - started < 5, "woken by the poll, not by the commit watcher"
+
+
+def test_serve_with_two_workers_delivers_every_order_to_one_stream(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``fanzha serve --workers 2``: reports on many connections land on both workers, and a
+    desk stream held by either sees every one of its orders within seconds (poll at 30 s)."""
+    url = f"sqlite:///{tmp_path / 'workers.sqlite3'}"
+    upgrade(url)
+    with session_scope(session_factory(url)) as s:
+        from fanzha.response.seed import seed_demo
+        seed_demo(s, password=PASSWORD)
+    port = free_port()
+    env = {**os.environ, "FANZHA_DATA_DIR": str(tmp_path), "FANZHA_OUTBOX_INTERVAL_SECONDS": "0",
+           "FANZHA_ESCALATION_INTERVAL_SECONDS": "0", "FANZHA_DESK_STREAM_POLL_SECONDS": "30"}
+    proc = subprocess.Popen([sys.executable, "-m", "fanzha.cli.main", "serve", "--url", url, "--port", str(port),
+                             "--workers", "2", "--no-console"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if httpx.get(f"{base}/api/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "fanzha serve --workers 2 did not start"
+            time.sleep(0.2)
+        live = LiveServer(base_url=base, url=url, settings=Settings(database_url=url), client=httpx.Client(
+            base_url=base, timeout=30))
+        with live.client, _stream(live, "desk-icbc") as icbc:
+            wanted = set()
+            for n in range(8):  # a new connection each: the kernel spreads them over the workers
+                with httpx.Client(base_url=base, timeout=30) as fresh:
+                    r = fresh.post("/api/cases", json=report_body(10 + n), headers=live.login("intake") | {
+                        "Idempotency-Key": f"workers-{n}"})
+                assert r.status_code == 201, r.text
+                wanted |= {o["id"] for o in r.json()["orders"] if o["addressee"] == "ICBC"}
+            got = {int(e[1] or 0) for e in _take(icbc, len(wanted), timeout=10)}
+            assert got == wanted
+            _nothing_more(icbc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
