@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -48,11 +48,17 @@ def serve(
     # Each worker process builds its own app from these (uvicorn imports worker_app by name).
     os.environ.update({"FANZHA_DATABASE_URL": settings.sqlalchemy_url, _ACK_ENV: ack, _EXECUTE_ENV: execute,
                        _CONSOLE_ENV: "1" if console else ""})
+    # Desk streams never end by themselves: on shutdown, give requests in flight this long, then close them
+    # (a desk reconnects elsewhere with Last-Event-ID and loses nothing).
+    common: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": False,
+                              "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS}
     if workers == 1:
-        uvicorn.run(worker_app(), host=host, port=port, log_level=log_level, access_log=False)
+        uvicorn.run(worker_app(), **common)
     else:
-        uvicorn.run("fanzha.cli.serve:worker_app", factory=True, workers=workers, host=host, port=port,
-                    log_level=log_level, access_log=False)
+        uvicorn.run("fanzha.cli.serve:worker_app", factory=True, workers=workers, **common)
+
+
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 _ACK_ENV, _EXECUTE_ENV, _CONSOLE_ENV = "FANZHA_SERVE_ACK", "FANZHA_SERVE_EXECUTE", "FANZHA_SERVE_CONSOLE"
