@@ -38,6 +38,12 @@ def _stream(live: LiveServer, user: str, **params: Any) -> Iterator[queue.Queue[
     stop = threading.Event()
 
     def read() -> None:
+        try:
+            follow()
+        except httpx.HTTPError as exc:  # the server went away (a shutdown test): say so, do not raise
+            events.put(("closed", None, str(exc)))
+
+    def follow() -> None:
         with httpx.Client(base_url=live.base_url, timeout=30) as client, \
                 client.stream("GET", "/api/desk/stream", headers=headers, params=params) as r:
             events.put(("status", None, r.status_code))
