@@ -12,7 +12,7 @@ account holders, statement rows) adds an audit row in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +20,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Select, Table, bindparam, func, insert, select
+from sqlalchemy import Connection, RowMapping, Select, Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -656,6 +656,7 @@ _QUEUE_COLUMNS = (
     _ORDERS.c.legal_expires_at, _ORDERS.c.reason, _ORDERS.c.created_at, _ORDERS.c.acknowledged_at,
     _ORDERS.c.executed_at, _ORDERS.c.rejected_at, _ORDERS.c.escalated_at,
 )
+_QUEUE_SELECT = select(*_QUEUE_COLUMNS).join(_ORGS, _ORGS.c.id == _ORDERS.c.organisation_id)
 
 
 def desk_orders(session: Session, actor: Actor, status: OrderStatus | None = None, case_id: int | None = None,
@@ -668,10 +669,7 @@ def desk_orders(session: Session, actor: Actor, status: OrderStatus | None = Non
     ``statuses`` filters in the query (a busy desk's open orders are never cut off behind
     a thousand done ones); ``newest_first`` is for the history view.
     """
-    if actor.role not in QUEUE_ROLES or actor.organisation_id is None:
-        raise Forbidden(f"role {actor.role} has no desk queue")
-    stmt = select(*_QUEUE_COLUMNS).join(_ORGS, _ORGS.c.id == _ORDERS.c.organisation_id).where(
-        _ORDERS.c.organisation_id == actor.organisation_id)
+    stmt = _QUEUE_SELECT.where(_ORDERS.c.organisation_id == _desk_organisation(actor))
     if status is not None:
         stmt = stmt.where(_ORDERS.c.status == status)
     if statuses is not None:
@@ -681,15 +679,24 @@ def desk_orders(session: Session, actor: Actor, status: OrderStatus | None = Non
     if after_id is not None:
         stmt = stmt.where(_ORDERS.c.id > after_id)
     stmt = stmt.order_by(_ORDERS.c.id.desc() if newest_first else _ORDERS.c.id).limit(limit)
-    return [
-        OrderPublic.model_validate({**row, "golden_window_ends_at": golden_window_end(row["golden_window_start"])})
-        for row in session.execute(stmt).mappings()
-    ]
+    return _queue_public(session.execute(stmt).mappings())
 
 
-_DESK_AFTER = select(*_QUEUE_COLUMNS).join(_ORGS, _ORGS.c.id == _ORDERS.c.organisation_id).where(
+_DESK_AFTER = _QUEUE_SELECT.where(
     _ORDERS.c.organisation_id == bindparam("organisation_id"), _ORDERS.c.id > bindparam("after_id"),
 ).order_by(_ORDERS.c.id).limit(bindparam("limit"))
+
+
+def _desk_organisation(actor: Actor) -> int:
+    """The organisation whose queue ``actor`` sees; Forbidden for roles without a desk queue."""
+    if actor.role not in QUEUE_ROLES or actor.organisation_id is None:
+        raise Forbidden(f"role {actor.role} has no desk queue")
+    return actor.organisation_id
+
+
+def _queue_public(rows: Iterable[RowMapping]) -> list[OrderPublic]:
+    return [OrderPublic.model_validate({**row, "golden_window_ends_at": golden_window_end(row["golden_window_start"])})
+            for row in rows]
 
 
 def desk_orders_after(conn: Connection | Session, actor: Actor, after_id: int, limit: int = 200) -> list[OrderPublic]:
@@ -698,19 +705,13 @@ def desk_orders_after(conn: Connection | Session, actor: Actor, after_id: int, l
     One statement built once with bound parameters: building and keying a fresh SELECT
     cost three times the query itself, and a stream reads after every commit.
     """
-    if actor.role not in QUEUE_ROLES or actor.organisation_id is None:
-        raise Forbidden(f"role {actor.role} has no desk queue")
-    rows = conn.execute(_DESK_AFTER, {"organisation_id": actor.organisation_id, "after_id": after_id,
-                                      "limit": limit}).mappings()
-    return [OrderPublic.model_validate({**row, "golden_window_ends_at": golden_window_end(row["golden_window_start"])})
-            for row in rows]
+    return _queue_public(conn.execute(_DESK_AFTER, {"organisation_id": _desk_organisation(actor),
+                                                    "after_id": after_id, "limit": limit}).mappings())
 
 
 def desk_last_order_id(session: Session, actor: Actor) -> int:
     """The newest order id in the actor's own organisation's queue (0 if none): where a desk stream starts."""
-    if actor.role not in QUEUE_ROLES or actor.organisation_id is None:
-        raise Forbidden(f"role {actor.role} has no desk queue")
-    stmt = select(func.max(_ORDERS.c.id)).where(_ORDERS.c.organisation_id == actor.organisation_id)
+    stmt = select(func.max(_ORDERS.c.id)).where(_ORDERS.c.organisation_id == _desk_organisation(actor))
     return int(session.execute(stmt).scalar() or 0)
 
 
