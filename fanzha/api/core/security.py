@@ -48,10 +48,15 @@ _VERIFIED_MAX = 10_000
 
 def decode_access_token(token: str, settings: Settings) -> int:
     """The user id in a valid token; raises TokenError otherwise."""
+    return verify_access_token(token, settings)[0]
+
+
+def verify_access_token(token: str, settings: Settings) -> tuple[int, float]:
+    """(user id, expiry in epoch seconds) of a valid token; raises TokenError otherwise."""
     key = (token, settings.secret_key)
     known = _VERIFIED.get(key)
     if known is None:
-        claims = access_claims(token, settings)
+        claims = _claims(token, settings)
         known = (int(claims["sub"]), float(claims["exp"]))
         if len(_VERIFIED) >= _VERIFIED_MAX:
             _VERIFIED.clear()
@@ -59,11 +64,11 @@ def decode_access_token(token: str, settings: Settings) -> int:
     if known[1] <= time.time():
         _VERIFIED.pop(key, None)
         raise TokenError("token expired")
-    return known[0]
+    return known
 
 
-def access_claims(token: str, settings: Settings) -> dict[str, Any]:
-    """The claims of a valid access token (``sub`` an int string, ``exp`` epoch seconds); TokenError otherwise."""
+def _claims(token: str, settings: Settings) -> dict[str, Any]:
+    """The claims of a valid access token, its signature checked (``sub`` an int string, ``exp`` epoch seconds)."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token, settings.secret_key, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "iat"]}

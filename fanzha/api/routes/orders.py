@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter
 
-from fanzha.api.core.security import TokenError, access_claims
+from fanzha.api.core.security import TokenError, verify_access_token
 from fanzha.api.deps import Database, DbDep, PolicyDep, SettingsDep, TokenDep, require
 from fanzha.response import service
 from fanzha.response.schemas import ExecuteIn, OrderDetail, OrderPublic, RejectIn
@@ -78,7 +78,7 @@ async def desk_stream(
             raise InvalidInput(("header", "Last-Event-ID"), "must be an order id")
         after_id = int(last_event_id)
     try:
-        expires_at = float(access_claims(token, settings)["exp"])
+        _user_id, expires_at = verify_access_token(token, settings)
     except TokenError as exc:  # checked by the dependency a moment ago; expired in between
         raise InvalidInput(("header", "Authorization"), str(exc)) from None
     if after_id is None:
