@@ -163,9 +163,7 @@ class _Connection:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        self._send(method, path, headers | {"Content-Length": str(len(body))}, body)
         status_line = await self._reader.readline()
         if not status_line:
             raise RuntimeError(f"{method} {path}: connection closed by the server")
@@ -179,6 +177,12 @@ class _Connection:
                 raise RuntimeError("chunked responses are not expected from the API")
         return status, await self._reader.readexactly(length)
 
+    def _send(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> None:
+        assert self._writer is not None
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
     async def events(self, path: str, headers: dict[str, str],
                      opened: asyncio.Event) -> AsyncIterator[tuple[str, str]]:
         """GET a server-sent event stream (chunked): yields (event, id) per event until it ends.
@@ -186,9 +190,7 @@ class _Connection:
         ``opened`` is set once the response has begun: the server has fixed where the stream starts.
         """
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
-        head = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Accept: text/event-stream"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        self._writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+        self._send("GET", path, headers | {"Accept": "text/event-stream"})
         status = int((await self._reader.readline()).split(b" ", 2)[1])
         if status != 200:
             raise RuntimeError(f"GET {path}: HTTP {status}")
