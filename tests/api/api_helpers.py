@@ -13,15 +13,24 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fanzha.api import create_app
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
 from fanzha.response.seed import seed_demo
-from fanzha.response.service import IntakeHook
+from fanzha.response.service import IntakeHook, actor_of
 from fanzha.settings import Settings
+from fanzha.store.audit import Actor
 from fanzha.store.db import session_factory, session_scope
+from fanzha.store.models import User
 
 PASSWORD = "test-password-1"
+
+
+def actor_named(session: Session, username: str) -> Actor:
+    """The seeded user ``username`` as the service's Actor (for writing as that user outside the API)."""
+    return actor_of(session.scalars(select(User).where(User.username == username)).one())
 
 
 def free_port() -> int:

@@ -16,15 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import PASSWORD, LiveServer, free_port, live_server, report_body
-from sqlalchemy import select, text
+from api_helpers import PASSWORD, LiveServer, actor_named, free_port, live_server, report_body
+from sqlalchemy import text
 
 from fanzha.api.feed import CHANNEL
 from fanzha.response import service
 from fanzha.response.schemas import ReportCreate
 from fanzha.settings import Settings
 from fanzha.store.db import session_factory, session_scope, upgrade
-from fanzha.store.models import Role, User
+from fanzha.store.models import Role
 
 Event = tuple[str, str | None, Any]  # (event, id, data)
 
@@ -137,7 +137,7 @@ def test_orders_written_by_another_process_arrive_by_the_poll_and_the_stream_end
         started = time.monotonic()
         # A CLI or a second worker writes the report: this API process is never told.
         with session_scope(session_factory(url, sqlite_immediate=True)) as s:
-            intake = service.actor_of(s.scalars(select(User).where(User.username == "intake")).one())
+            intake = actor_named(s, "intake")
             assert intake.role == Role.INTAKE_OFFICER
             case = service.submit_report(s, ReportCreate.model_validate(report_body(4)), intake,
                                          idempotency_key="elsewhere-4")
@@ -158,7 +158,7 @@ def test_another_processes_commit_wakes_the_stream_at_once(store_url: str) -> No
     with live_server(settings) as live, _stream(live, "desk-icbc") as icbc:
         time.sleep(0.5)  # the watcher has started and the stream waits
         with session_scope(session_factory(store_url, sqlite_immediate=True)) as s:
-            intake = service.actor_of(s.scalars(select(User).where(User.username == "intake")).one())
+            intake = actor_named(s, "intake")
             case = service.submit_report(s, ReportCreate.model_validate(report_body(5)), intake,
                                          idempotency_key="elsewhere-5")
             if not store_url.startswith("sqlite"):

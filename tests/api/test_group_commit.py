@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from api_helpers import actor_named
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,9 +18,9 @@ from fanzha.api.deps import Database
 from fanzha.api.writer import IntakeWriter
 from fanzha.response.schemas import ReportCreate
 from fanzha.response.seed import seed_demo
-from fanzha.response.service import IntakeResult, InvalidInput, actor_of
+from fanzha.response.service import IntakeResult, InvalidInput
 from fanzha.store.audit import Actor
-from fanzha.store.models import AuditLog, Case, Order, TraceJob, User
+from fanzha.store.models import AuditLog, Case, Order, TraceJob
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def db(store_url: str) -> Iterator[Database]:
 
 def _intake(db: Database) -> Actor:
     with db.read() as s:
-        return actor_of(s.scalars(select(User).where(User.username == "intake")).one())
+        return actor_named(s, "intake")
 
 
 def _report(key: str, account: str, station: str | None = None) -> ReportCreate:
