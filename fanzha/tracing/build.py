@@ -129,6 +129,22 @@ def _partition_out(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: n
 
 
 @numba.njit(cache=True, nogil=True)
+def _local_offsets(p_acc: np.ndarray, k0: int, k1: int, a0: int, w: int, n_acc: int, cnt: np.ndarray,
+                   off: np.ndarray) -> None:
+    """One partition's counting sort set-up, shared by both indexes: ``cnt[j]`` becomes the first slot of
+    account ``a0 + j`` among slots ``k0:k1`` (by the accounts' low bits in ``p_acc``), copied into ``off``."""
+    for j in range(w + 1):
+        cnt[j] = 0
+    for k in range(k0, k1):
+        cnt[p_acc[k] + 1] += 1
+    cnt[0] = k0
+    for j in range(w):
+        cnt[j + 1] += cnt[j]
+    for j in range(min(w, n_acc - a0)):
+        off[a0 + j] = cnt[j]
+
+
+@numba.njit(cache=True, nogil=True)
 def _place_out(boff: np.ndarray, b0: int, b1: int, shift: int, n_acc: int, o_time: np.ndarray,
                o_amount: np.ndarray, o_dst: np.ndarray, o_row: np.ndarray, o_chan: np.ndarray, p_acc: np.ndarray,
                p_i: np.ndarray, out_off: np.ndarray, slot: np.ndarray) -> None:
@@ -147,16 +163,7 @@ def _place_out(boff: np.ndarray, b0: int, b1: int, shift: int, n_acc: int, o_tim
     for b in range(b0, b1):
         k0 = boff[b]
         k1 = boff[b + 1]
-        a0 = b << shift
-        for j in range(w + 1):
-            cnt[j] = 0
-        for k in range(k0, k1):
-            cnt[p_acc[k] + 1] += 1
-        cnt[0] = k0
-        for j in range(w):
-            cnt[j + 1] += cnt[j]
-        for j in range(min(w, n_acc - a0)):
-            out_off[a0 + j] = cnt[j]
+        _local_offsets(p_acc, k0, k1, b << shift, w, n_acc, cnt, out_off)
         for k in range(k0, k1):
             s_time[k - k0] = o_time[k]
             s_amount[k - k0] = o_amount[k]
@@ -213,16 +220,7 @@ def _place_in(boff: np.ndarray, b0: int, b1: int, shift: int, n_acc: int, p_acc:
     for b in range(b0, b1):
         k0 = boff[b]
         k1 = boff[b + 1]
-        a0 = b << shift
-        for j in range(w + 1):
-            cnt[j] = 0
-        for k in range(k0, k1):
-            cnt[p_acc[k] + 1] += 1
-        cnt[0] = k0
-        for j in range(w):
-            cnt[j + 1] += cnt[j]
-        for j in range(min(w, n_acc - a0)):
-            in_off[a0 + j] = cnt[j]
+        _local_offsets(p_acc, k0, k1, b << shift, w, n_acc, cnt, in_off)
         for k in range(k0, k1):
             a = p_acc[k]
             p = cnt[a]
