@@ -113,8 +113,10 @@ def tab_factory(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         page = ctx.new_page()
         page.set_default_timeout(10_000)
         errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        # Each error names the page and, for an uncaught exception, its stack, so an
+        # intermittent one can be traced to the script that threw it.
+        page.on("console", lambda m: errors.append(f"{page.url}: {m.text} @ {m.location}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(f"{page.url}: {e.stack or e}"))
         return Tab(page=page, base=live_server.url, errors=errors)
 
     yield make

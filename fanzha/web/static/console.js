@@ -101,11 +101,19 @@
     }
   });
 
-  // A live poll must not wipe a form someone is filling in: skip the poll while they are.
+  // A live poll must not wipe a form someone is filling in: skip the poll while they are, and
+  // drop a poll answer that arrives after they started (the poll left before the form opened).
+  function pausedPoll(elt) {
+    return elt && elt.hasAttribute && elt.hasAttribute("data-pause-when-busy") &&
+      (busy(elt) || elt.querySelector(".htmx-request") !== null);
+  }
   document.addEventListener("htmx:beforeRequest", function (evt) {
+    if (pausedPoll(evt.detail && evt.detail.elt)) { evt.preventDefault(); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (evt) {
     var elt = evt.detail && evt.detail.elt;
-    if (elt && elt.hasAttribute && elt.hasAttribute("data-pause-when-busy") && busy(elt)) {
-      evt.preventDefault();
+    if (elt && elt.hasAttribute && elt.hasAttribute("data-pause-when-busy") && pausedPoll(elt)) {
+      evt.detail.shouldSwap = false;
     }
   });
   // Old chart instances go with the content htmx removes.
