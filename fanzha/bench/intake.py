@@ -92,8 +92,8 @@ def _postgres_database() -> Iterator[str | None]:
         admin.dispose()
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds so far of process ``pid`` and its children (the workers); Linux only."""
+def _cpu_seconds(pid: int) -> dict[int, float] | None:
+    """User + system CPU seconds so far of process ``pid`` and of each of its children (the workers); Linux only."""
     def stat(path: Path) -> list[str] | None:
         try:
             return path.read_text().rsplit(")", 1)[1].split()
@@ -103,12 +103,20 @@ def _cpu_seconds(pid: int) -> float | None:
     own = stat(Path(f"/proc/{pid}/stat"))
     if own is None:
         return None
-    ticks = int(own[11]) + int(own[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {pid: (int(own[11]) + int(own[12])) / tick}
     for path in Path("/proc").glob("[0-9]*/stat"):
         fields = stat(path)
         if fields is not None and fields[1] == str(pid):  # its parent is the server
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+            out[int(path.parent.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_spent(before: dict[int, float] | None, after: dict[int, float] | None) -> dict[int, float] | None:
+    """CPU seconds each process spent between two readings (a process started in between counts from zero)."""
+    if before is None or after is None:
+        return None
+    return {p: after[p] - before.get(p, 0.0) for p in after}
 
 
 @contextmanager
@@ -332,6 +340,7 @@ async def _measure(base: str, pid: int, passwords: dict[str, str], reports: int,
         for conn in connections + streams:
             await conn.close()
     arr = np.array(latencies)
+    spent = _cpu_spent(cpu0, cpu1)
     return {
         "reports": reports,
         "p50_ms": round(float(np.percentile(arr, 50)), 1),
@@ -341,7 +350,10 @@ async def _measure(base: str, pid: int, passwords: dict[str, str], reports: int,
         "reports_per_s": round(reports / wall, 1),
         "desks": desks_see,
         # CPU per report, server and this client: on 2 shared cores, what the wall figures depend on.
-        "server_cpu_ms_per_report": None if cpu0 is None or cpu1 is None else round((cpu1 - cpu0) / reports * 1e3, 2),
+        "server_cpu_ms_per_report": None if spent is None else round(sum(spent.values()) / reports * 1e3, 2),
+        # How evenly the workers shared the burst (each has its own listening socket; ticks of 10 ms).
+        "server_cpu_ms_by_process": None if spent is None else sorted(
+            (round(v * 1e3) for v in spent.values() if v > 0), reverse=True),
         "client_cpu_ms_per_report": round((client1 - client0) / reports * 1e3, 2),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }

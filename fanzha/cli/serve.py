@@ -50,12 +50,19 @@ def serve(
                        _CONSOLE_ENV: "1" if console else ""})
     # Desk streams never end by themselves: on shutdown, give requests in flight this long, then close them
     # (a desk reconnects elsewhere with Last-Event-ID and loses nothing).
-    common: dict[str, Any] = {"host": host, "port": port, "log_level": log_level, "access_log": False,
+    common: dict[str, Any] = {"log_level": log_level, "access_log": False,
                               "timeout_graceful_shutdown": SHUTDOWN_GRACE_SECONDS}
     if workers == 1:
-        uvicorn.run(worker_app(), **common)
-    else:
-        uvicorn.run("fanzha.cli.serve:worker_app", factory=True, workers=workers, **common)
+        uvicorn.run(worker_app(), host=host, port=port, **common)
+        return
+    from fanzha.cli.supervisor import WorkersError, run_workers
+
+    try:  # a socket per worker on one port, so the kernel spreads connections over them
+        code = run_workers(workers, host, port, common, grace_seconds=SHUTDOWN_GRACE_SECONDS)
+    except WorkersError as exc:
+        raise _fail(str(exc)) from None
+    if code:
+        raise typer.Exit(code)
 
 
 SHUTDOWN_GRACE_SECONDS = 5

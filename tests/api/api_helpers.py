@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +25,7 @@ from fanzha.response.seed import seed_demo
 from fanzha.response.service import IntakeHook, actor_of
 from fanzha.settings import Settings
 from fanzha.store.audit import Actor
-from fanzha.store.db import session_factory, session_scope
+from fanzha.store.db import session_factory, session_scope, upgrade
 from fanzha.store.models import User
 
 PASSWORD = "test-password-1"
@@ -37,6 +40,41 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve_process(tmp_path: Any, *, workers: int = 2, env: dict[str, str] | None = None,
+                  ) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    """``fanzha serve --workers N`` as a real subprocess on a seeded SQLite store, once ready.
+
+    Yields the process, its base URL and the database URL; terminates it (SIGTERM) afterwards.
+    """
+    url = f"sqlite:///{tmp_path / 'serve.sqlite3'}"
+    upgrade(url)
+    with session_scope(session_factory(url)) as s:
+        seed_demo(s, password=PASSWORD)
+    port = free_port()
+    full_env = {**os.environ, "FANZHA_DATA_DIR": str(tmp_path), "FANZHA_OUTBOX_INTERVAL_SECONDS": "0",
+                "FANZHA_ESCALATION_INTERVAL_SECONDS": "0", **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "fanzha.cli.main", "serve", "--url", url, "--port", str(port),
+                             "--workers", str(workers), "--no-console"], env=full_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240  # importing the app can take a minute on a loaded machine
+        while True:
+            try:
+                if httpx.get(f"{base}/api/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, f"serve --workers {workers} did not start"
+            time.sleep(0.2)
+        yield proc, base, url
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
 
 
 @dataclass

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import PASSWORD, LiveServer, actor_named, free_port, live_server, report_body
+from api_helpers import LiveServer, actor_named, live_server, report_body, serve_process
 from sqlalchemy import text
 
 from fanzha.api.feed import CHANNEL
@@ -173,28 +170,7 @@ def test_another_processes_commit_wakes_the_stream_at_once(store_url: str) -> No
 def test_serve_with_two_workers_delivers_every_order_to_one_stream(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """``fanzha serve --workers 2``: reports on many connections land on both workers, and a
     desk stream held by either sees every one of its orders within seconds (poll at 30 s)."""
-    url = f"sqlite:///{tmp_path / 'workers.sqlite3'}"
-    upgrade(url)
-    with session_scope(session_factory(url)) as s:
-        from fanzha.response.seed import seed_demo
-        seed_demo(s, password=PASSWORD)
-    port = free_port()
-    env = {**os.environ, "FANZHA_DATA_DIR": str(tmp_path), "FANZHA_OUTBOX_INTERVAL_SECONDS": "0",
-           "FANZHA_ESCALATION_INTERVAL_SECONDS": "0", "FANZHA_DESK_STREAM_POLL_SECONDS": "30"}
-    proc = subprocess.Popen([sys.executable, "-m", "fanzha.cli.main", "serve", "--url", url, "--port", str(port),
-                             "--workers", "2", "--no-console"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                if httpx.get(f"{base}/api/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "fanzha serve --workers 2 did not start"
-            time.sleep(0.2)
+    with serve_process(tmp_path, env={"FANZHA_DESK_STREAM_POLL_SECONDS": "30"}) as (proc, base, url):
         live = LiveServer(base_url=base, url=url, settings=Settings(database_url=url), client=httpx.Client(
             base_url=base, timeout=30))
         with live.client, _stream(live, "desk-icbc") as icbc:
@@ -208,8 +184,7 @@ def test_serve_with_two_workers_delivers_every_order_to_one_stream(tmp_path) -> 
             got = {int(e[1] or 0) for e in _take(icbc, len(wanted), timeout=10)}
             assert got == wanted
             _nothing_more(icbc)
-    finally:
-        stopping = time.monotonic()
-        proc.terminate()  # the stream's connection is still open: shutdown must not wait on it
-        proc.wait(timeout=60)
+            stopping = time.monotonic()
+            proc.terminate()  # the stream's connection is still open: shutdown must not wait on it
+            proc.wait(timeout=60)
     assert time.monotonic() - stopping < 20, "shutdown waited on the open desk stream"
