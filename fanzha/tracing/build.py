@@ -107,13 +107,13 @@ def _hist(src: np.ndarray, dst: np.ndarray, kind: np.ndarray, late: np.ndarray, 
 def _partition_out(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, chan: np.ndarray,
                    row: np.ndarray, kind: np.ndarray, shift: int, pos: np.ndarray, lo: int, hi: int,
                    o_time: np.ndarray, o_amount: np.ndarray, o_dst: np.ndarray, o_row: np.ndarray,
-                   o_chan: np.ndarray, p_acc: np.ndarray, p_i: np.ndarray, slot: np.ndarray) -> None:
+                   o_chan: np.ndarray, p_acc: np.ndarray, kslot: np.ndarray) -> None:
     """Rows ``lo:hi`` into their sender partitions from ``pos`` on (stable), written into the final record
-    array with the sender's low bits and the row's index beside; absorbed legs get slot -1."""
+    array with the sender's low bits beside; joined payments (kind 1) note their partition position."""
     mask = (1 << shift) - 1
     for i in range(lo, hi):
-        if kind[i] == 2:
-            slot[i] = -1
+        kd = kind[i]
+        if kd == 2:
             continue
         a = src[i]
         b = a >> shift
@@ -125,7 +125,8 @@ def _partition_out(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: n
         o_row[k] = row[i]
         o_chan[k] = chan[i]
         p_acc[k] = a & mask
-        p_i[k] = i
+        if kd == 1:
+            kslot[i] = k
 
 
 @numba.njit(cache=True, nogil=True)
@@ -147,9 +148,9 @@ def _local_offsets(p_acc: np.ndarray, k0: int, k1: int, a0: int, w: int, n_acc: 
 @numba.njit(cache=True, nogil=True)
 def _place_out(boff: np.ndarray, b0: int, b1: int, shift: int, n_acc: int, o_time: np.ndarray,
                o_amount: np.ndarray, o_dst: np.ndarray, o_row: np.ndarray, o_chan: np.ndarray, p_acc: np.ndarray,
-               p_i: np.ndarray, out_off: np.ndarray, slot: np.ndarray) -> None:
+               p_slot: np.ndarray, out_off: np.ndarray) -> None:
     """Sender partitions ``b0:b1``, each in place: offsets of its accounts, then its records copied aside
-    (the partition fits in L2) and put back at their slots, stable."""
+    (the partition fits in L2) and put back at their slots, stable; ``p_slot`` gets each one's slot."""
     w = 1 << shift
     cnt = np.empty(w + 1, np.int64)
     big = 0
@@ -179,36 +180,43 @@ def _place_out(boff: np.ndarray, b0: int, b1: int, shift: int, n_acc: int, o_tim
             o_dst[p] = s_dst[k - k0]
             o_row[p] = s_row[k - k0]
             o_chan[p] = s_chan[k - k0]
-            slot[p_i[k]] = p
+            p_slot[k] = p
 
 
 @numba.njit(cache=True, nogil=True)
-def _partition_in(dst: np.ndarray, time: np.ndarray, row: np.ndarray, kind: np.ndarray, slot: np.ndarray,
-                  late: np.ndarray, late_t: np.ndarray, late_r: np.ndarray, shift: int, pos: np.ndarray, lo: int,
-                  hi: int, jl: int, jh: int, p_acc: np.ndarray, p_slot: np.ndarray) -> None:
+def _partition_in(src: np.ndarray, dst: np.ndarray, time: np.ndarray, row: np.ndarray, kind: np.ndarray,
+                  p_slot: np.ndarray, out_pos: np.ndarray, late: np.ndarray, late_slot: np.ndarray,
+                  late_t: np.ndarray, late_r: np.ndarray, shift: int, pos: np.ndarray, lo: int, hi: int, jl: int,
+                  jh: int, q_acc: np.ndarray, q_slot: np.ndarray) -> None:
     """Arrivals of rows ``lo:hi`` merged with late arrivals ``jl:jh`` (joined payments arrive at their
-    payout), in arrival order, into receiver partitions: the receiver's low bits and the slot."""
+    payout), in arrival order, into receiver partitions: the receiver's low bits and the slot. A row's
+    slot is read where the sender partitioning put it (``out_pos`` replays its cursors), sequentially."""
     mask = (1 << shift) - 1
     i = lo
     j = jl
     while i < hi or j < jh:
         while i < hi and kind[i] != 0:
+            if kind[i] == 1:
+                out_pos[src[i] >> shift] += 1
             i += 1
         if j < jh and (i >= hi or late_t[j] < time[i] or (late_t[j] == time[i] and late_r[j] < row[i])):
-            e = late[j]
+            d = dst[late[j]]
+            s = late_slot[j]
             j += 1
         elif i < hi:
-            e = i
+            b = src[i] >> shift
+            s = p_slot[out_pos[b]]
+            out_pos[b] += 1
+            d = dst[i]
             i += 1
         else:
             break
-        d = dst[e]
         if d >= 0:
             b = d >> shift
             k = pos[b]
             pos[b] = k + 1
-            p_acc[k] = d & mask
-            p_slot[k] = slot[e]
+            q_acc[k] = d & mask
+            q_slot[k] = s
 
 
 @numba.njit(cache=True, nogil=True)
@@ -243,7 +251,12 @@ def csr(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, 
 
     ``kind``: 0 = movement, 1 = joined payment (arrives late, at the payout given in ``late``, sorted by
     arrival ``(late_t, late_r)``), 2 = absorbed payout leg (not placed). ``moves(m)`` allocates the record
-    array to fill. Returns ``(out_off, records, slot of every input movement or -1, in_off, in_pos)``.
+    array to fill. Returns ``(out_off, records, slot of each late arrival, in_off, in_pos)``.
+
+    A movement's slot is only known once its partition is placed; writing it back by row then (random
+    writes over ``4n`` bytes) cost half the placement. Instead the placement leaves each slot at the
+    movement's partition position, and the incoming pass, walking rows in the same order, replays the
+    sender partitioning's cursors to read them sequentially.
     """
     n = src.size
     shift = bucket_shift(n, n_acc)
@@ -265,24 +278,27 @@ def csr(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, 
     m = int(boff[-1])
     rec = moves(m)
     rv = (rec["time"], rec["amount"], rec["dst"], rec["row"], rec["chan"])
-    p_acc = np.empty(m, np.uint16 if shift <= 16 else np.int32)  # account's low bits, then the receiver's
-    p_i = np.empty(m, np.int32)  # row index, then the slot
-    slot = np.empty(n, np.int32)
+    p_acc = np.empty(m, np.uint16 if shift <= 16 else np.int32)  # sender's low bits, then the receiver's
+    p_slot = np.empty(m, np.int32)  # by partition position: the movement's slot
+    kslot = np.empty(n, np.int32)  # partition position of each joined payment (by row)
     run_all(_partition_out, [(src, dst, time, amount, chan, row, kind, shift, start_out[t].copy(), rc[t], rc[t + 1],
-                              *rv, p_acc, p_i, slot) for t in range(nt)])
+                              *rv, p_acc, kslot) for t in range(nt)])
     out_off = np.empty(n_acc + 1, np.int64)
     out_off[n_acc] = m
     bc = _cuts(boff, nt)
-    run_all(_place_out, [(boff, bc[t], bc[t + 1], shift, n_acc, *rv, p_acc, p_i, out_off, slot) for t in range(nt)])
+    run_all(_place_out, [(boff, bc[t], bc[t + 1], shift, n_acc, *rv, p_acc, p_slot, out_off) for t in range(nt)])
+    late_slot = p_slot[kslot[late]]
     m_in = int(ioff[-1])
-    run_all(_partition_in, [(dst, time, row, kind, slot, late, late_t, late_r, shift, start_in[t].copy(), rc[t],
-                             rc[t + 1], jc[t], jc[t + 1], p_acc, p_i) for t in range(nt)])
+    q_slot = np.empty(m_in, np.int32)
+    run_all(_partition_in, [(src, dst, time, row, kind, p_slot, start_out[t].copy(), late, late_slot, late_t, late_r,
+                             shift, start_in[t].copy(), rc[t], rc[t + 1], jc[t], jc[t + 1], p_acc, q_slot)
+                            for t in range(nt)])
     in_off = np.empty(n_acc + 1, np.int64)
     in_off[n_acc] = m_in
     in_pos = np.empty(m_in, np.int32)
     ic = _cuts(ioff, nt)
-    run_all(_place_in, [(ioff, ic[t], ic[t + 1], shift, n_acc, p_acc, p_i, in_off, in_pos) for t in range(nt)])
-    return out_off, rec, slot, in_off, in_pos
+    run_all(_place_in, [(ioff, ic[t], ic[t + 1], shift, n_acc, p_acc, q_slot, in_off, in_pos) for t in range(nt)])
+    return out_off, rec, late_slot, in_off, in_pos
 
 
 # ---- repeated transfer ids --------------------------------------------------------------

@@ -512,12 +512,13 @@ class LedgerIndex:
         late_t = np.maximum(c.time[s], c.time[f])
         late_r = c.row[s].astype(np.int64)
         by_arr = np.lexsort((late_r, late_t))
-        self.out_off, moves, slot_of, self.in_off, self.in_pos = csr(
+        self.out_off, moves, late_slot, self.in_off, self.in_pos = csr(
             c.src, dst, c.time, c.amount, c.chan, c.row, kind, f[by_arr], late_t[by_arr], late_r[by_arr], n_acc,
             lambda m: np.empty(m, MOVE_DTYPE))
         self._set_moves(moves)
         if f.size:
-            tp_slot = slot_of[f].astype(np.int64)
+            tp_slot = np.empty(f.size, np.int64)
+            tp_slot[by_arr] = late_slot
             o = np.argsort(tp_slot)
             self.tp_pos = tp_slot[o]
             self.tp_time = late_t[o]
