@@ -18,6 +18,9 @@ from typing import Any
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 PAR_MIN = 1 << 18  # movements below which one thread does it all (thread hand-offs cost more)
 _pool: ThreadPoolExecutor | None = None
@@ -307,34 +310,32 @@ _M2 = np.uint64(0xFF51AFD7ED558CCD)
 _M3 = np.uint64(0xC4CEB9FE1A85EC53)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _word(data: np.ndarray, j: int) -> np.uint64:
-    """Bytes ``j:j+8`` as a little-endian integer (one load once compiled)."""
-    w = np.uint64(data[j])
-    for q in range(1, 8):
-        w |= np.uint64(data[j + q]) << np.uint64(8 * q)
-    return w
+def _load_word_typer(typingctx: Any, addr: Any) -> Any:
+    """The 8 bytes at address ``addr`` as a little-endian uint64, one unaligned load (numba's byte-by-byte
+    loads with index wrap-around do not combine into one)."""
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.load(builder.inttoptr(args[0], ir.IntType(64).as_pointer()), align=1)
+
+    return types.uint64(addr), codegen
+
+
+_load_word: Any = intrinsic(_load_word_typer)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _str_hash(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
-    """64-bit hash of string ``i``, eight bytes a step (equality is always checked on the bytes)."""
-    a = offsets[i]
-    b = offsets[i + 1]
+def _str_hash(base: int, size: int, a: int, b: int) -> np.uint64:
+    """64-bit hash of bytes ``a:b`` of the buffer at address ``base`` (``size`` >= 8 bytes), eight bytes a
+    step; equality is always checked on the bytes. Scalars only: an array argument would be reference
+    counted on every inlined call, which cost more than the hash."""
     h = np.uint64(b - a) * _M1
     j = a
     while j + 8 <= b:
-        h = (h ^ _word(data, j)) * _M2
+        h = (h ^ _load_word(base + j)) * _M2
         h ^= h >> np.uint64(29)
         j += 8
-    if j < b:
-        if j + 8 <= data.size:  # read a whole word and keep the string's bytes
-            sh = np.uint64(8 * (8 - (b - j)))
-            w = (_word(data, j) << sh) >> sh
-        else:
-            w = np.uint64(0)
-            for q in range(b - j):
-                w |= np.uint64(data[j + q]) << np.uint64(8 * q)
+    if j < b:  # the last word ending at b (or at byte 8), shifted down to the string's bytes
+        e = max(b, 8) if j + 8 > size else j + 8
+        w = (_load_word(base + e - 8) << np.uint64(8 * (e - b))) >> np.uint64(8 * (8 - (b - j)))
         h = (h ^ w) * _M2
     h ^= h >> np.uint64(33)
     h *= _M3
@@ -346,9 +347,11 @@ def _str_hash(offsets: np.ndarray, data: np.ndarray, i: int) -> np.uint64:
 def _hash_hist(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, shift: int, nb: int, lo: int,
                hi: int) -> np.ndarray:
     cnt = np.zeros(nb, np.int64)
+    base = data.ctypes.data
     for i in range(lo, hi):
         if valid.size == 0 or valid[i]:
-            cnt[np.int64(_str_hash(offsets, data, i) >> np.uint64(shift))] += 1
+            h = _str_hash(base, data.size, offsets[i], offsets[i + 1])
+            cnt[np.int64(h >> np.uint64(shift))] += 1
     return cnt
 
 
@@ -357,9 +360,10 @@ def _hash_partition(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, sh
                     lo: int, hi: int, part: np.ndarray) -> None:
     """Strings ``lo:hi`` into partitions by the hash's top bits, as ``low 32 hash bits << 32 | index``
     (one 8-byte write stream per partition)."""
+    base = data.ctypes.data
     for i in range(lo, hi):
         if valid.size == 0 or valid[i]:
-            h = _str_hash(offsets, data, i)
+            h = _str_hash(base, data.size, offsets[i], offsets[i + 1])
             b = np.int64(h >> np.uint64(shift))
             k = pos[b]
             pos[b] = k + 1
@@ -427,6 +431,8 @@ def repeated_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -
     n = offsets.size - 1
     if n <= 0:
         return np.zeros(0, np.int64)
+    if data.size < 8:  # the hash reads whole words
+        data = np.concatenate((data, np.zeros(8, np.uint8)))
     shift = 63  # partition = top bits of the hash (at least two partitions: a shift by 64 is undefined)
     while shift > 40 and (n >> (64 - shift)) > 65536:
         shift -= 1
