@@ -3,7 +3,9 @@
 SQLite (the embedded default) gets WAL, enforced foreign keys, a busy timeout and
 real ``BEGIN`` statements so a failed transaction rolls back as a whole (pysqlite's
 own implicit transactions would commit DDL and miss SAVEPOINTs). PostgreSQL goes
-through psycopg 3; a bare ``postgresql://`` URL is read as that.
+through psycopg 3; a bare ``postgresql://`` URL is read as that, and there every
+transaction that inserts orders takes one transaction-level advisory lock first
+(:data:`ID_ORDERED_TABLES`), so orders become visible in the order of their ids.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -97,7 +100,25 @@ def create_store_engine(url: str | URL, *, sqlite_immediate: bool = False, **kwa
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(parsed, **kwargs)
+    engine = create_engine(parsed, **kwargs)
+    event.listen(engine, "before_execute", _lock_before_ordered_insert)
+    return engine
+
+
+# Tables read with an id cursor ("everything after id N": a desk stream, ``after_id`` polling).
+# PostgreSQL hands out ids when a row is inserted, not when it commits: with two writers, the
+# one holding the lower ids can commit second, after a reader has moved its cursor past them,
+# and that desk never sees those orders. Inserting into these tables therefore waits for the
+# other writers' transactions that did so to end, making commit order id order (SQLite
+# writers take turns anyway).
+ID_ORDERED_TABLES = frozenset({"orders"})
+ID_ORDER_LOCK = 0x66616E7A68610001  # pg_advisory_xact_lock key ('fanzha' + 1); released on COMMIT/ROLLBACK
+_TAKE_ID_ORDER_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=ID_ORDER_LOCK)
+
+
+def _lock_before_ordered_insert(conn: Connection, clause: Any, *_args: Any) -> None:
+    if isinstance(clause, Insert) and clause.table.name in ID_ORDERED_TABLES:
+        conn.execute(_TAKE_ID_ORDER_LOCK)
 
 
 _factories: dict[tuple[str, bool], sessionmaker[Session]] = {}
