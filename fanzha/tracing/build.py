@@ -498,3 +498,83 @@ def order_legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndar
     if nt == 1:
         return parts[0][0], parts[0][1]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+@numba.njit(cache=True, nogil=True)
+def pair_legs(ci: np.ndarray, co: np.ndarray, leg_in: np.ndarray, leg_out: np.ndarray, nc: int, amount: np.ndarray,
+              dst: np.ndarray, src: np.ndarray, time: np.ndarray) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Orders with exactly one leg in (codes ``ci`` of rows ``leg_in``) and one out (``co``, ``leg_out``), in
+    the out legs' row order: first legs, second legs, codes, whether the legs agree (amount, pool), whether
+    the payout came first, the later leg's time and the second leg's receiver; and how many orders have
+    more than two legs on both sides.
+
+    Row order, not order-number order, because the two legs of an order are close in time: reading
+    both legs' columns then stays in cache, in code order nearly every read missed it.
+    """
+    n_in = np.zeros(nc, np.int64)
+    n_out = np.zeros(nc, np.int64)
+    first = np.empty(nc, np.int64)
+    for q in range(ci.size):
+        n_in[ci[q]] += 1
+        first[ci[q]] = leg_in[q]
+    for q in range(co.size):
+        n_out[co[q]] += 1
+    multi = 0
+    for c in range(nc):
+        if n_in[c] + n_out[c] > 2 and n_in[c] > 0 and n_out[c] > 0:
+            multi += 1
+    k = 0
+    for q in range(co.size):
+        c = co[q]
+        if n_in[c] == 1 and n_out[c] == 1:
+            k += 1
+    f = np.empty(k, np.int64)
+    s = np.empty(k, np.int64)
+    code = np.empty(k, np.int64)
+    same = np.empty(k, np.bool_)
+    late = np.empty(k, np.bool_)
+    t_arr = np.empty(k, np.int64)
+    card = np.empty(k, np.int32)
+    k = 0
+    for q in range(co.size):
+        c = co[q]
+        if n_in[c] == 1 and n_out[c] == 1:
+            a = first[c]
+            b = leg_out[q]
+            f[k] = a
+            s[k] = b
+            code[k] = c
+            same[k] = amount[a] == amount[b] and dst[a] == src[b]
+            late[k] = same[k] and time[b] < time[a]
+            t_arr[k] = max(time[a], time[b])
+            card[k] = dst[b]
+            k += 1
+    return f, s, code, same, late, t_arr, card, multi
+
+
+@numba.njit(cache=True, nogil=True)
+def argsort_distinct(keys: np.ndarray) -> np.ndarray:
+    """Order of distinct non-negative int64 keys (LSD radix, 11 bits a pass): a few ms where
+    ``np.argsort`` takes ~30 ms on 400k keys; distinct keys have one order, so the result is the same."""
+    n = keys.size
+    o = np.arange(n)
+    if n < 2:
+        return o
+    top = keys.max()
+    tmp = np.empty(n, np.int64)
+    cnt = np.empty(2049, np.int64)
+    sh = 0
+    while sh == 0 or (top >> sh) > 0:
+        cnt[:] = 0
+        for q in range(n):
+            cnt[((keys[o[q]] >> sh) & 2047) + 1] += 1
+        for d in range(2048):
+            cnt[d + 1] += cnt[d]
+        for q in range(n):
+            d = (keys[o[q]] >> sh) & 2047
+            tmp[cnt[d]] = o[q]
+            cnt[d] += 1
+        o, tmp = tmp, o
+        sh += 11
+    return o

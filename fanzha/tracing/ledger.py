@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fanzha.contracts.vocab import Channel
-from fanzha.tracing.build import csr, order_legs, repeated_strings
+from fanzha.tracing.build import argsort_distinct, csr, order_legs, pair_legs, repeated_strings
 
 REQUIRED = ("time", "from_account", "to_account", "amount_cents", "channel")
 OPTIONAL = ("transfer_id", "order_no")
@@ -432,20 +432,22 @@ class LedgerIndex:
         self.acct_flags = flags
 
     # ---- CSR placement ----------------------------------------------------------------
-    def _join_orders(self, c: _Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _join_orders(self, c: _Columns) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                 np.ndarray]:
         """Pair payer→pool and pool→card legs sharing an order number; returns the joins and open legs.
 
-        Returns (first-leg index, second-leg index, pool code, order index, open-leg indices).
+        Returns (first-leg index, second-leg index, pool code, arrival time, card code, open-leg indices);
+        the joins are in the second legs' row order.
         """
         empty = np.zeros(0, np.int64)
         if c.order is None or not len(c.order):
-            return empty, empty, empty, empty, empty
+            return empty, empty, empty, empty, empty, empty
         pool = self.acct_flags
         bitmap = c.order.buffers()[0] if c.order.null_count else None
         vbits = np.frombuffer(bitmap, np.uint8) if bitmap is not None else np.zeros(0, np.uint8)
         leg_in, leg_out = order_legs(c.src, c.dst, c.chan, pool, vbits, c.order.offset, CH_THIRD_PARTY)
         if not leg_in.size and not leg_out.size:
-            return empty, empty, empty, empty, empty
+            return empty, empty, empty, empty, empty, empty
         legs = np.concatenate([leg_in, leg_out])
         leg_orders = c.order.take(pa.array(legs))
         dic = leg_orders.dictionary if pa.types.is_dictionary(leg_orders.type) else None
@@ -466,29 +468,21 @@ class LedgerIndex:
             code = enc.indices.to_numpy().astype(np.int64)
             nc = len(enc.dictionary)
         ci, co = code[: leg_in.size], code[leg_in.size:]
-        n_in = np.bincount(ci, minlength=nc)
-        n_out = np.bincount(co, minlength=nc)
-        first = np.full(nc, -1, np.int64)
-        second = np.full(nc, -1, np.int64)
-        first[ci] = leg_in
-        second[co] = leg_out
-        ok = (n_in == 1) & (n_out == 1)
-        okc = np.flatnonzero(ok)
-        f, s = first[okc], second[okc]
-        same = (c.amount[f] == c.amount[s]) & (c.dst[f] == c.src[s])
-        self.flags.add("third-party order legs with different amounts or pools (not joined)", ~same, None,
-                       c.row[f])
-        late = same & (c.time[s] < c.time[f])
-        self.flags.add("third-party payout before payment (joined at the later time)", late, None, c.row[f])
-        f, s = f[same], s[same]
-        multi = (n_in + n_out > 2) & (n_in > 0) & (n_out > 0)
-        if multi.any():
-            self.flags.note("third-party orders with more than two legs (not joined)", int(multi.sum()))
-        joined = np.zeros(c.src.size, bool)
-        joined[f] = True
-        joined[s] = True
-        open_legs = legs[~joined[legs]]
-        return f, s, c.dst[f].astype(np.int64), f, open_legs
+        f, s, pcode, same, late, t_arr, card, multi = pair_legs(ci, co, leg_in, leg_out, nc, c.amount, c.dst, c.src,
+                                                                c.time)
+        for reason, mask in (("third-party order legs with different amounts or pools (not joined)", ~same),
+                             ("third-party payout before payment (joined at the later time)", late)):
+            if mask.any():  # examples in order-number order, as they always were
+                k = np.flatnonzero(mask)
+                k = k[np.argsort(pcode[k], kind="stable")]
+                self.flags.add(reason, np.ones(k.size, bool), None, c.row[f[k]])
+        f, s, t_arr, card = f[same], s[same], t_arr[same], card[same]
+        if multi:
+            self.flags.note("third-party orders with more than two legs (not joined)", int(multi))
+        joined = np.zeros(nc, bool)
+        joined[pcode[same]] = True
+        open_legs = legs[~joined[code]]
+        return f, s, c.dst[f].astype(np.int64), t_arr, card, open_legs
 
     def _place(self, c: _Columns) -> None:
         n_acc = len(self.accounts)
@@ -500,29 +494,34 @@ class LedgerIndex:
             self.input_sorted = False
             c = _Columns(c.src[o], c.dst[o], c.time[o], c.amount[o], c.chan[o], c.row[o],
                          c.order.take(pa.array(o)) if c.order is not None else None)
-        f, s, pool, _, open_legs = self._join_orders(c)
+        f, s, pool, late_t, card, open_legs = self._join_orders(c)
         kind = np.zeros(c.src.size, np.uint8)  # 1 = joined payment (arrives at its payout), 2 = absorbed payout
         dst = c.dst
         if f.size:
             dst = c.dst.copy()
-            dst[f] = c.dst[s]
+            dst[f] = card
             kind[f] = 1
             kind[s] = 2
         # Incoming CSR by arrival: the time order, with joined payments moved to their payout time.
-        late_t = np.maximum(c.time[s], c.time[f])
         late_r = c.row[s].astype(np.int64)
-        by_arr = np.lexsort((late_r, late_t))
-        self.out_off, moves, late_slot, self.in_off, self.in_pos = csr(
-            c.src, dst, c.time, c.amount, c.chan, c.row, kind, f[by_arr], late_t[by_arr], late_r[by_arr], n_acc,
-            lambda m: np.empty(m, MOVE_DTYPE))
+        # The joins come in payout row order, which is arrival order unless a payout preceded its payment.
+        by_arr = np.lexsort((late_r, late_t)) if (late_t != c.time[s]).any() else None
+        if by_arr is None:
+            self.out_off, moves, tp_slot, self.in_off, self.in_pos = csr(
+                c.src, dst, c.time, c.amount, c.chan, c.row, kind, f, late_t, late_r, n_acc,
+                lambda m: np.empty(m, MOVE_DTYPE))
+        else:
+            self.out_off, moves, late_slot, self.in_off, self.in_pos = csr(
+                c.src, dst, c.time, c.amount, c.chan, c.row, kind, f[by_arr], late_t[by_arr], late_r[by_arr],
+                n_acc, lambda m: np.empty(m, MOVE_DTYPE))
+            tp_slot = np.empty(f.size, np.int32)
+            tp_slot[by_arr] = late_slot
         self._set_moves(moves)
         if f.size:
-            tp_slot = np.empty(f.size, np.int64)
-            tp_slot[by_arr] = late_slot
-            o = np.argsort(tp_slot)
-            self.tp_pos = tp_slot[o]
+            o = argsort_distinct(tp_slot.astype(np.int64))
+            self.tp_pos = tp_slot[o].astype(np.int64)
             self.tp_time = late_t[o]
-            self.tp_row = c.row[s][o].astype(np.int32)
+            self.tp_row = late_r[o].astype(np.int32)
             self.tp_pool = pool[o].astype(np.int32)
             self.tp_order = (c.order.take(pa.array(f[o])).cast(pa.string()) if c.order is not None
                              else pa.array([], pa.string()))
