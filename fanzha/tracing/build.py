@@ -459,33 +459,29 @@ def _legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndarray, 
           tp: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows ``lo:hi`` that are third-party legs with an order number: into a pool from a non-pool
     account, and out of a pool to a non-pool account. ``vbits``: Arrow validity bitmap of the order
-    numbers starting at bit ``voff`` (empty = no nulls)."""
+    numbers starting at bit ``voff`` (empty = no nulls). One pass into buffers as long as the rows
+    (only the pages written are ever touched), not a counting pass and a filling pass."""
+    leg_in = np.empty(hi - lo, np.int64)
+    leg_out = np.empty(hi - lo, np.int64)
     n_in = 0
     n_out = 0
-    for w in range(2):  # count, then fill
-        leg_in = np.empty(n_in, np.int64)
-        leg_out = np.empty(n_out, np.int64)
-        n_in = 0
-        n_out = 0
-        for i in range(lo, hi):
-            if chan[i] != tp:
-                continue
-            if vbits.size and not (vbits[(i + voff) >> 3] >> ((i + voff) & 7)) & 1:
-                continue
-            d = dst[i]
-            if d < 0:
-                continue
-            sp = pool[src[i]] != 0
-            dp = pool[d] != 0
-            if dp and not sp:
-                if w:
-                    leg_in[n_in] = i
-                n_in += 1
-            elif sp and not dp:
-                if w:
-                    leg_out[n_out] = i
-                n_out += 1
-    return leg_in, leg_out
+    for i in range(lo, hi):
+        if chan[i] != tp:
+            continue
+        if vbits.size and not (vbits[(i + voff) >> 3] >> ((i + voff) & 7)) & 1:
+            continue
+        d = dst[i]
+        if d < 0:
+            continue
+        sp = pool[src[i]] != 0
+        dp = pool[d] != 0
+        if dp and not sp:
+            leg_in[n_in] = i
+            n_in += 1
+        elif sp and not dp:
+            leg_out[n_out] = i
+            n_out += 1
+    return leg_in[:n_in].copy(), leg_out[:n_out].copy()
 
 
 def order_legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndarray, vbits: np.ndarray, voff: int,

@@ -47,6 +47,7 @@ CH_BANK, CH_THIRD_PARTY = 0, 1
 SINK_MIN = 2  # channel codes >= this are cash-out sinks (取现/境外/虚拟币)
 POOL_FLAG = np.uint8(1)
 POOL_PATTERN = r"^TP-.+-POOL$"
+POOL_PREFIX = "TP-"  # every match of POOL_PATTERN starts with it
 MAX_EXAMPLES = 20
 # One packed record per movement (25 bytes, no padding): a trace reads a movement's fields together,
 # and random reads of five separate arrays cost five cache misses instead of one or two.
@@ -136,13 +137,29 @@ def _numbers(arr: pa.Array, fill: int) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+@numba.njit(cache=True, nogil=True)
+def _null_as(values: np.ndarray, vbits: np.ndarray, voff: int) -> np.ndarray:
+    """``values`` as int32, -1 where the Arrow validity bitmap ``vbits`` (from bit ``voff``) says null: one
+    pass, where ``pc.fill_null`` and the conversion took ~25 ms on 10M codes."""
+    out = np.empty(values.size, np.int32)
+    for i in range(values.size):
+        out[i] = values[i] if (vbits[(i + voff) >> 3] >> ((i + voff) & 7)) & 1 else -1
+    return out
+
+
 def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Dictionary codes (-1 = null) and the dictionary of a string column."""
     arr = _single(col)
     if not pa.types.is_dictionary(arr.type):
         arr = pc.dictionary_encode(arr)
     idx = arr.indices
-    codes = idx.to_numpy(zero_copy_only=False) if idx.null_count == 0 else pc.fill_null(idx, -1).to_numpy()
+    if idx.null_count == 0:
+        codes = idx.to_numpy(zero_copy_only=False)
+    else:
+        bufs = idx.buffers()
+        dt = np.dtype(f"{'u' if pa.types.is_unsigned_integer(idx.type) else ''}int{idx.type.bit_width}")
+        values = np.frombuffer(bufs[1], dt)[idx.offset: idx.offset + len(idx)]
+        codes = _null_as(values, np.frombuffer(bufs[0], np.uint8), idx.offset)
     return codes.astype(np.int32, copy=False), arr.dictionary.cast(pa.string())
 
 
@@ -194,15 +211,19 @@ def _lookup_codes(codes: np.ndarray, table: np.ndarray, unknown: np.ndarray) -> 
 
 @numba.njit(cache=True, nogil=True)
 def _any_problem(amount: np.ndarray, time: np.ndarray, src: np.ndarray, dst: np.ndarray, chan: np.ndarray,
-                 sink_min: int) -> bool:
-    """Whether any row is to be dropped or flagged (one pass; the usual clean ledger skips the masks)."""
+                 sink_min: int) -> tuple[bool, bool]:
+    """Whether any row is to be dropped or flagged and, if none is, whether times never decrease (one
+    pass; the usual clean, time-sorted ledger then skips the masks and the separate order check)."""
     t_null = np.iinfo(np.int64).min
+    in_order = True
     for i in range(amount.size):
         s = src[i]
         d = dst[i]
         if amount[i] <= 0 or s < 0 or time[i] == t_null or s == d or (d < 0 and chan[i] < sink_min):
-            return True
-    return False
+            return True, False
+        if i and time[i] < time[i - 1]:
+            in_order = False
+    return False, in_order
 
 
 def _channels(col: pa.ChunkedArray | pa.Array, flags: LedgerFlags, rows: np.ndarray) -> np.ndarray:
@@ -231,6 +252,7 @@ class _Columns:
     chan: np.ndarray
     row: np.ndarray
     order: pa.Array | None  # order numbers aligned with rows (null where none)
+    in_order: bool = False  # known to be in (time, row) order already
 
 
 class LedgerIndex:
@@ -363,8 +385,9 @@ class LedgerIndex:
         order = None
         if "order_no" in table.column_names:
             order = _single(table.column("order_no"))  # dictionary arrays stay coded
-        if not _any_problem(amount, time, src, dst, chan, SINK_MIN):
-            return _Columns(src, dst, time, amount, chan, rows, order), dic
+        problem, in_order = _any_problem(amount, time, src, dst, chan, SINK_MIN)
+        if not problem:  # rows are increasing, so time order is (time, row) order
+            return _Columns(src, dst, time, amount, chan, rows, order, in_order), dic
         bad_amount = amount <= 0
         flags.add("non-positive or missing amount", bad_amount, tids, rows)
         no_src = src < 0
@@ -414,14 +437,18 @@ class LedgerIndex:
             self.flags.add("repeated transfer id (kept the first row)", dup, None, cols.row)
             k = np.flatnonzero(~dup)
             cols = _Columns(cols.src[k], cols.dst[k], cols.time[k], cols.amount[k], cols.chan[k], cols.row[k],
-                            cols.order.take(pa.array(k)) if cols.order is not None else None)
+                            cols.order.take(pa.array(k)) if cols.order is not None else None, cols.in_order)
         return cols
 
     def _set_pools(self, pool_accounts: Iterable[str], accounts: pa.Table | None) -> None:
         n = len(self.accounts)
         flags = np.zeros(n, np.uint8)
         if n:
-            flags[pc.match_substring_regex(self.accounts, POOL_PATTERN).to_numpy(zero_copy_only=False)] |= POOL_FLAG
+            # the regex only on ids with its literal prefix: a prefix test is several times cheaper
+            cand = np.flatnonzero(pc.starts_with(self.accounts, POOL_PREFIX).to_numpy(zero_copy_only=False))
+            if cand.size:
+                hit = pc.match_substring_regex(self.accounts.take(pa.array(cand)), POOL_PATTERN)
+                flags[cand[hit.to_numpy(zero_copy_only=False)]] |= POOL_FLAG
         extra = list(pool_accounts)
         if accounts is not None and "kind" in accounts.column_names and "account_id" in accounts.column_names:
             tp = accounts.filter(pc.equal(accounts.column("kind"), "third_party")).column("account_id")
@@ -489,7 +516,7 @@ class LedgerIndex:
         if self.acct_flags.size < n_acc:
             self.acct_flags = np.concatenate([self.acct_flags, np.zeros(n_acc - self.acct_flags.size, np.uint8)])
         # Time order (stable, so equal times keep row order): (time, row) is every movement's key.
-        if c.time.size > 1 and not _sorted_by_time_row(c.time, c.row):
+        if c.time.size > 1 and not c.in_order and not _sorted_by_time_row(c.time, c.row):
             o = np.lexsort((c.row, c.time))
             self.input_sorted = False
             c = _Columns(c.src[o], c.dst[o], c.time[o], c.amount[o], c.chan[o], c.row[o],
