@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fanzha.contracts.vocab import Channel
-from fanzha.tracing.build import argsort_distinct, csr, order_legs, pair_legs, repeated_strings
+from fanzha.tracing.build import MOVE_DTYPE, argsort_distinct, csr, order_legs, pair_legs, repeated_strings
 
 REQUIRED = ("time", "from_account", "to_account", "amount_cents", "channel")
 OPTIONAL = ("transfer_id", "order_no")
@@ -49,9 +49,6 @@ POOL_FLAG = np.uint8(1)
 POOL_PATTERN = r"^TP-.+-POOL$"
 POOL_PREFIX = "TP-"  # every match of POOL_PATTERN starts with it
 MAX_EXAMPLES = 20
-# One packed record per movement (25 bytes, no padding): a trace reads a movement's fields together,
-# and random reads of five separate arrays cost five cache misses instead of one or two.
-MOVE_DTYPE = np.dtype([("time", "<i8"), ("amount", "<i8"), ("dst", "<i4"), ("row", "<i4"), ("chan", "i1")])
 
 
 class LedgerError(ValueError):
@@ -535,12 +532,11 @@ class LedgerIndex:
         by_arr = np.lexsort((late_r, late_t)) if (late_t != c.time[s]).any() else None
         if by_arr is None:
             self.out_off, moves, tp_slot, self.in_off, self.in_pos = csr(
-                c.src, dst, c.time, c.amount, c.chan, c.row, kind, f, late_t, late_r, n_acc,
-                lambda m: np.empty(m, MOVE_DTYPE))
+                c.src, dst, c.time, c.amount, c.chan, c.row, kind, f, late_t, late_r, n_acc)
         else:
             self.out_off, moves, late_slot, self.in_off, self.in_pos = csr(
                 c.src, dst, c.time, c.amount, c.chan, c.row, kind, f[by_arr], late_t[by_arr], late_r[by_arr],
-                n_acc, lambda m: np.empty(m, MOVE_DTYPE))
+                n_acc)
             tp_slot = np.empty(f.size, np.int32)
             tp_slot[by_arr] = late_slot
         self._set_moves(moves)
