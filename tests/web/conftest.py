@@ -115,7 +115,8 @@ def tab_factory(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         errors: list[str] = []
         # Each error names the page and, for an uncaught exception, its stack, so an
         # intermittent one can be traced to the script that threw it.
-        page.on("console", lambda m: errors.append(f"{page.url}: {m.text} @ {m.location}") if m.type == "error" else None)
+        page.on("console",
+                lambda m: errors.append(f"{page.url}: {m.text} @ {m.location}") if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(f"{page.url}: {e.stack or e}"))
         return Tab(page=page, base=live_server.url, errors=errors)
 
