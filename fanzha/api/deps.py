@@ -40,7 +40,14 @@ from fanzha.response.escalation import EscalationPolicy
 from fanzha.response.service import IntakeHook, actor_of
 from fanzha.settings import Settings
 from fanzha.store.audit import Actor
-from fanzha.store.db import create_store_engine, normalise_url, session_factory, session_scope, sqlite_file
+from fanzha.store.db import (
+    create_store_engine,
+    new_orders_max_id,
+    normalise_url,
+    session_factory,
+    session_scope,
+    sqlite_file,
+)
 from fanzha.store.models import Role, User
 
 
@@ -57,11 +64,12 @@ class Database:
         # processes hand over at once too (SQLite's own busy handler sleeps 1, 2, 5, 10… ms).
         self.sqlite_file = sqlite_file(url) if self.is_sqlite else None
         self._lock_file = _open_lock_file(self.sqlite_file)
-        # PostgreSQL: every write transaction notifies the other processes' desk streams on commit.
+        # PostgreSQL: every write transaction that made orders notifies the other processes' desk streams.
         postgres = normalise_url(url).get_backend_name() == "postgresql"
-        self._notify = text(f"NOTIFY {CHANNEL}") if postgres else None
+        # (The payload is the highest new order id: a process that has already seen it skips the wake-up.)
+        self._notify = text(f"SELECT pg_notify('{CHANNEL}', :max_id)") if postgres else None
         self.actors = ActorCache(self)
-        self.feed = OrderFeed()  # every committed write wakes the desk streams of this process
+        self.feed = OrderFeed()  # committed writes that made orders wake the desk streams of this process
         # Its own one-connection pool: only the event loop's thread uses it, so checking a
         # connection out never waits behind the worker threads' transactions.
         # (An in-memory SQLite database exists once per engine: it keeps the shared one.)
@@ -106,16 +114,19 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A unit of work that commits on exit; desk streams (of every process) are woken once it has."""
+        """A unit of work that commits on exit; if it made orders, desk streams (of every process) are woken."""
         if self._write_lock is None:
             with session_scope(self.write_sessions) as session:
                 yield session
-                if self._notify is not None:
-                    session.execute(self._notify)
+                new_max = new_orders_max_id(session)
+                if new_max is not None and self._notify is not None:
+                    session.execute(self._notify, {"max_id": str(new_max)})
         else:
             with self._write_lock, _file_lock(self._lock_file), session_scope(self.write_sessions) as session:
                 yield session
-        self.feed.notify()
+                new_max = new_orders_max_id(session)
+        if new_max is not None:
+            self.feed.notify(new_max)
 
     def close(self) -> None:
         """Release the lock file (the process is shutting the API down)."""

@@ -1,19 +1,24 @@
-"""Wake-ups for desk streams: this process committed something, look for new orders.
+"""Wake-ups for desk streams: new orders were committed, read the queue.
 
 A desk that polls its queue costs a request per poll, and with a hundred reports arriving
 at once the polls were two thirds of the API's work. A desk stream (``GET
 /api/desk/stream``) instead waits on an :class:`OrderFeed` and reads its queue only when
-a write of this process has committed, or after ``desk_stream_poll_seconds`` at the latest
-(so orders written by another process, a CLI or a second API worker still arrive).
+a commit has made new orders, or after ``desk_stream_poll_seconds`` at the latest.
+
+The feed keeps the highest order id it has heard of; a wake-up names the highest id of
+its commit and only an id beyond that wakes the streams. So a write that made no order
+(an audit row, an acknowledgement) wakes nobody, and a commit heard twice (by this
+process's writer and by its watcher) wakes the streams once.
 
 Wake-ups are counted in ``generation``, bumped on the event loop's thread only: a stream
 notes the generation before it reads and :meth:`OrderFeed.wait` returns at once if it has
 moved since, so a commit landing between the read and the wait is never missed.
 
-Commits of other processes (a second ``fanzha serve`` worker, a CLI) wake the feed too,
-through :func:`watch_commits`: on SQLite by ``PRAGMA data_version`` (it changes when any
-other connection commits; a check costs microseconds), on PostgreSQL by ``LISTEN`` on the
-channel every API write transaction ``NOTIFY``s (:data:`CHANNEL`).
+Commits of other processes (a second ``fanzha serve`` worker, a CLI) are heard through
+:func:`watch_commits`: on SQLite by ``PRAGMA data_version`` (it changes when any other
+connection commits; a check costs microseconds) and then the highest order id; on
+PostgreSQL by ``LISTEN`` on the channel that API write transactions that made orders
+notify with their highest order id (:data:`CHANNEL`; an empty payload wakes the streams).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class OrderFeed:
 
     def __init__(self) -> None:
         self.generation = 0
+        self.max_order_id = 0  # the highest order id heard of so far
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: set[asyncio.Future[None]] = set()
 
@@ -44,13 +50,21 @@ class OrderFeed:
         """Deliver wake-ups to ``loop`` (the API's, set in its lifespan; None detaches)."""
         self._loop = loop
 
-    def notify(self) -> None:
-        """A write committed (call from any thread; cheap when nobody listens)."""
+    def notify(self, max_order_id: int | None = None) -> None:
+        """Orders up to ``max_order_id`` are committed (None: something may be; call from any thread)."""
         loop = self._loop
         if loop is None:
             return
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
-            loop.call_soon_threadsafe(self._wake)
+            loop.call_soon_threadsafe(self.saw, max_order_id)
+
+    def saw(self, max_order_id: int | None) -> None:
+        """On the loop's thread: wake the streams if ``max_order_id`` is new (or unknown)."""
+        if max_order_id is not None:
+            if max_order_id <= self.max_order_id:
+                return
+            self.max_order_id = max_order_id
+        self._wake()
 
     @property
     def listening(self) -> bool:
@@ -96,7 +110,7 @@ async def watch_commits(feed: OrderFeed, url: str, sqlite_file: Path | None,
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
                 if version != last:
                     last = version
-                    feed._wake()
+                    feed.saw(_max_order_id(conn))
         finally:
             conn.close()
     parsed = make_url(url)
@@ -114,6 +128,14 @@ async def watch_commits(feed: OrderFeed, url: str, sqlite_file: Path | None,
         await asyncio.to_thread(thread.join, 5)
 
 
+def _max_order_id(conn: sqlite3.Connection) -> int | None:
+    """The highest committed order id (None if there is no orders table to read: wake anyway)."""
+    try:
+        return int(conn.execute("SELECT max(id) FROM orders").fetchone()[0] or 0)
+    except sqlite3.Error:
+        return None
+
+
 def _listen(conninfo: str, feed: OrderFeed, stop: threading.Event) -> None:
     """LISTEN on :data:`CHANNEL` and wake ``feed`` per notification; reconnects after a failure."""
     import psycopg
@@ -123,8 +145,8 @@ def _listen(conninfo: str, feed: OrderFeed, stop: threading.Event) -> None:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute(f"LISTEN {CHANNEL}")
                 while not stop.is_set():
-                    for _note in conn.notifies(timeout=1.0):
-                        feed.notify()
+                    for note in conn.notifies(timeout=1.0):
+                        feed.notify(int(note.payload) if note.payload.isdigit() else None)
         except psycopg.Error:
             log.warning("commit listener lost its connection; reconnecting in 1 s", exc_info=True)
             stop.wait(1.0)

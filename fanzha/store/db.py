@@ -16,7 +16,7 @@ from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, column, create_engine, event, func, select, table, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -98,10 +98,11 @@ def create_store_engine(url: str | URL, *, sqlite_immediate: bool = False, **kwa
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql(begin)
 
+        _watch_order_inserts(engine, lock=False)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(parsed, **kwargs)
-    event.listen(engine, "before_execute", _lock_before_ordered_insert)
+    _watch_order_inserts(engine, lock=True)
     return engine
 
 
@@ -114,11 +115,45 @@ def create_store_engine(url: str | URL, *, sqlite_immediate: bool = False, **kwa
 ID_ORDERED_TABLES = frozenset({"orders"})
 ID_ORDER_LOCK = 0x66616E7A68610001  # pg_advisory_xact_lock key ('fanzha' + 1); released on COMMIT/ROLLBACK
 _TAKE_ID_ORDER_LOCK = text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=ID_ORDER_LOCK)
+_ORDERS_INSERTED = "fanzha_orders_inserted"  # in the connection's info while its transaction inserted orders
+_MAX_ORDER_ID = select(func.max(table("orders", column("id")).c.id))
 
 
-def _lock_before_ordered_insert(conn: Connection, clause: Any, *_args: Any) -> None:
-    if isinstance(clause, Insert) and clause.table.name in ID_ORDERED_TABLES:
-        conn.execute(_TAKE_ID_ORDER_LOCK)
+def _watch_order_inserts(engine: Engine, *, lock: bool) -> None:
+    """Note on the connection when its transaction inserts orders (and on PostgreSQL take the lock first)."""
+
+    def before_execute(conn: Connection, clause: Any, *_args: Any) -> None:
+        if isinstance(clause, Insert) and clause.table.name in ID_ORDERED_TABLES and not conn.info.get(
+                _ORDERS_INSERTED):
+            if lock:
+                conn.execute(_TAKE_ID_ORDER_LOCK)  # held to the end of the transaction: once is enough
+            conn.info[_ORDERS_INSERTED] = True
+
+    def ended(conn: Connection, *_args: Any) -> None:
+        conn.info.pop(_ORDERS_INSERTED, None)
+
+    def checked_in(_dbapi: Any, record: Any) -> None:
+        record.info.pop(_ORDERS_INSERTED, None)
+
+    event.listen(engine, "before_execute", before_execute)
+    event.listen(engine, "commit", ended)
+    event.listen(engine, "rollback", ended)
+    event.listen(engine, "checkin", checked_in)
+
+
+def new_orders_max_id(session: Session) -> int | None:
+    """Before commit: the highest order id if this transaction inserted orders, else None.
+
+    What wakes the desk streams: a write that made no order (an audit row, an acknowledgement)
+    gives them nothing to read.
+    """
+    session.flush()
+    if not session.in_transaction():
+        return None
+    conn = session.connection()
+    if not conn.info.get(_ORDERS_INSERTED):
+        return None
+    return int(session.execute(_MAX_ORDER_ID).scalar() or 0)
 
 
 _factories: dict[tuple[str, bool], sessionmaker[Session]] = {}

@@ -1,0 +1,77 @@
+"""Which commits wake the desk streams: those that made orders, once each, heard from any process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from api_helpers import PASSWORD, actor_named, report_body
+from sqlalchemy import select
+
+from fanzha.api.deps import Database
+from fanzha.api.feed import watch_commits
+from fanzha.response import service
+from fanzha.response.schemas import ReportCreate
+from fanzha.response.seed import seed_demo
+from fanzha.store.audit import audit
+from fanzha.store.db import new_orders_max_id, session_factory, session_scope
+from fanzha.store.models import Order, StopPaymentOrder
+
+
+def test_only_a_transaction_that_inserted_orders_names_its_highest_order_id(store_url: str) -> None:
+    factory = session_factory(store_url, sqlite_immediate=True)
+    with session_scope(factory) as s:
+        seed_demo(s, password=PASSWORD)
+        assert new_orders_max_id(s) is None  # organisations and users, no order
+    with session_scope(factory) as s:
+        intake = actor_named(s, "intake")
+        service.submit_report(s, ReportCreate.model_validate(report_body(1)), intake, idempotency_key="feed-1")
+        top = new_orders_max_id(s)
+        assert top == max(s.scalars(select(Order.id)))
+    with session_scope(factory) as s:  # the same pooled connection, a new transaction: no orders in it
+        audit(s, actor_named(s, "intake"), "read", "case", 1, personal_data=True)
+        assert new_orders_max_id(s) is None
+    with session_scope(factory) as s:  # orders added through the ORM are seen too (flushed first)
+        case_id = s.scalars(select(Order.case_id)).first()
+        order = s.scalars(select(Order)).first()
+        assert order is not None and case_id is not None
+        s.add(StopPaymentOrder(case_id=case_id, target="6222000000009999", organisation_id=order.organisation_id))
+        assert new_orders_max_id(s) == (top or 0) + 1
+    with session_scope(factory) as s:
+        s.rollback()
+        assert new_orders_max_id(s) is None
+
+
+def test_a_report_wakes_the_streams_once_an_audit_only_write_not_at_all(store_url: str, tmp_path: Path) -> None:
+    """The writer hears its own commit and the watcher hears it again (SQLite data_version,
+    PostgreSQL NOTIFY): one wake-up; a write that made no order: none."""
+    with session_scope(session_factory(store_url)) as s:
+        seed_demo(s, password=PASSWORD)
+
+    async def run() -> tuple[int, int]:
+        db = Database(store_url)
+        db.feed.bind(asyncio.get_running_loop())
+        watcher = asyncio.create_task(watch_commits(db.feed, store_url, db.sqlite_file))
+        try:
+            await asyncio.sleep(0.5)  # the watcher has its connection (and LISTENs)
+            with db.write() as s:
+                audit(s, actor_named(s, "intake"), "read", "case", 1, personal_data=True)
+            await asyncio.sleep(0.5)
+            after_audit = db.feed.generation
+            with db.write() as s:
+                service.submit_report(s, ReportCreate.model_validate(report_body(2)), actor_named(s, "intake"),
+                                      idempotency_key="feed-2")
+            await asyncio.sleep(0.5)
+            return after_audit, db.feed.generation
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            db.feed.bind(None)
+            db.dispose()
+            db.close()
+
+    after_audit, after_report = asyncio.run(run())
+    assert after_audit == 0, "an audit-only write woke the streams"
+    assert after_report == 1, f"one report's commit woke the streams {after_report} times"
