@@ -113,12 +113,22 @@ def tab_factory(browser: Any, live_server: LiveServer) -> Iterator[Any]:
         page = ctx.new_page()
         page.set_default_timeout(10_000)
         errors: list[str] = []
-        # Each error names the page and, for an uncaught exception, its stack, so an
-        # intermittent one can be traced to the script that threw it.
-        page.on("console",
-                lambda m: errors.append(f"{page.url}: {m.text} @ {m.location}") if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"{page.url}: {e.stack or e}"))
-        return Tab(page=page, base=live_server.url, errors=errors)
+        # ``details`` names the page and, for an uncaught exception, its stack, so an
+        # intermittent error can be traced to the script that threw it.
+        details: list[str] = []
+
+        def console(m: Any) -> None:
+            if m.type == "error":
+                errors.append(m.text)
+                details.append(f"{page.url}: {m.text} @ {m.location}")
+
+        def page_error(e: Any) -> None:
+            errors.append(str(e))
+            details.append(f"{page.url}: {e.stack or e}")
+
+        page.on("console", console)
+        page.on("pageerror", page_error)
+        return Tab(page=page, base=live_server.url, errors=errors, details=details)
 
     yield make
     for ctx in contexts:

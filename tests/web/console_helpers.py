@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ class Tab:
     page: Any
     base: str
     errors: list[str]
+    details: list[str] = field(default_factory=list)  # each error with its page and stack
 
     def go(self, path: str) -> Any:
         return self.page.goto(self.base + path)

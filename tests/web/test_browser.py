@@ -151,7 +151,7 @@ def test_report_to_stop_payment_to_dashboard(tab_factory: Any, live_server: Live
     commander.shot("dashboard")
 
     for t in (commander, intake, desk):
-        assert t.errors == [], f"browser console errors: {t.errors}"
+        assert t.errors == [], f"browser console errors: {t.details}"
 
 
 def test_a_desk_sees_only_its_own_organisations_orders(tab_factory: Any, live_server: LiveServer) -> None:
@@ -254,5 +254,5 @@ def test_sign_in_keyboard_language_and_every_page(tab_factory: Any, live_server:
             expect(t.page.get_by_test_id("audit-table")).to_contain_text("blacklist_confirm")
         else:
             expect(t.page.get_by_test_id("station-empty")).to_be_visible()
-        assert t.errors == [], t.errors
-    assert tab.errors == [], tab.errors
+        assert t.errors == [], t.details
+    assert tab.errors == [], tab.details
