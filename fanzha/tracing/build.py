@@ -351,7 +351,7 @@ def csr(src: np.ndarray, dst: np.ndarray, time: np.ndarray, amount: np.ndarray, 
                          for t in range(nt)])
     late_slot = p_slot[kslot[late]]
     m_in = int(ioff[-1])
-    q_slot = np.empty(m_in, np.int32)
+    q_slot = kslot[:m_in]  # kslot is done with: its pages are already there (m_in <= n)
     run_all(_partition_in, [(src, dst, time, row, kind, p_slot, start_out[t].copy(), late, late_slot, late_t, late_r,
                              shift, start_in[t].copy(), rc[t], rc[t + 1], jc[t], jc[t + 1], p_acc, q_slot)
                             for t in range(nt)])
@@ -503,15 +503,14 @@ def repeated_strings(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray) -
 # ---- third-party order legs -----------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
 def _legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndarray, vbits: np.ndarray, voff: int,
-          tp: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``lo:hi`` that are third-party legs with an order number: into a pool from a non-pool
-    account, and out of a pool to a non-pool account. ``vbits``: Arrow validity bitmap of the order
-    numbers starting at bit ``voff`` (empty = no nulls). One pass into buffers as long as the rows
-    (only the pages written are ever touched), not a counting pass and a filling pass."""
-    leg_in = np.empty(hi - lo, np.int64)
-    leg_out = np.empty(hi - lo, np.int64)
-    n_in = 0
-    n_out = 0
+          tp: int, lo: int, hi: int, leg_in: np.ndarray, leg_out: np.ndarray) -> tuple[int, int]:
+    """Rows ``lo:hi`` that are third-party legs with an order number, into ``leg_in``/``leg_out`` from ``lo``
+    on: into a pool from a non-pool account, and out of a pool to a non-pool account; returns their
+    counts. ``vbits``: Arrow validity bitmap of the order numbers starting at bit ``voff`` (empty = no
+    nulls). One pass into buffers as long as the rows (only the pages written are ever touched), not a
+    counting pass and a filling pass."""
+    n_in = lo
+    n_out = lo
     for i in range(lo, hi):
         if chan[i] != tp:
             continue
@@ -528,7 +527,7 @@ def _legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndarray, 
         elif sp and not dp:
             leg_out[n_out] = i
             n_out += 1
-    return leg_in[:n_in].copy(), leg_out[:n_out].copy()
+    return n_in - lo, n_out - lo
 
 
 def order_legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndarray, vbits: np.ndarray, voff: int,
@@ -537,10 +536,12 @@ def order_legs(src: np.ndarray, dst: np.ndarray, chan: np.ndarray, pool: np.ndar
     n = src.size
     nt = n_threads(n)
     rc = [n * t // nt for t in range(nt + 1)]
-    parts = run_all(_legs, [(src, dst, chan, pool, vbits, voff, tp, rc[t], rc[t + 1]) for t in range(nt)])
-    if nt == 1:
-        return parts[0][0], parts[0][1]
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    leg_in = np.empty(n, np.int64)
+    leg_out = np.empty(n, np.int64)
+    counts = run_all(_legs, [(src, dst, chan, pool, vbits, voff, tp, rc[t], rc[t + 1], leg_in, leg_out)
+                             for t in range(nt)])
+    return (np.concatenate([leg_in[rc[t]: rc[t] + c[0]] for t, c in enumerate(counts)]),
+            np.concatenate([leg_out[rc[t]: rc[t] + c[1]] for t, c in enumerate(counts)]))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -135,13 +135,12 @@ def _numbers(arr: pa.Array, fill: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _null_as(values: np.ndarray, vbits: np.ndarray, voff: int) -> np.ndarray:
-    """``values`` as int32, -1 where the Arrow validity bitmap ``vbits`` (from bit ``voff``) says null: one
-    pass, where ``pc.fill_null`` and the conversion took ~25 ms on 10M codes."""
-    out = np.empty(values.size, np.int32)
+def _null_as(values: np.ndarray, vbits: np.ndarray, voff: int, out: np.ndarray) -> None:
+    """``values`` into int32 ``out``, -1 where the Arrow validity bitmap ``vbits`` (from bit ``voff``) says
+    null: one pass, where ``pc.fill_null`` and the conversion took ~25 ms on 10M codes. Large outputs are
+    allocated by numpy, which asks for huge pages (numba's own allocations fault in 4 kB pages)."""
     for i in range(values.size):
         out[i] = values[i] if (vbits[(i + voff) >> 3] >> ((i + voff) & 7)) & 1 else -1
-    return out
 
 
 def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
@@ -156,7 +155,8 @@ def _codes(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
         bufs = idx.buffers()
         dt = np.dtype(f"{'u' if pa.types.is_unsigned_integer(idx.type) else ''}int{idx.type.bit_width}")
         values = np.frombuffer(bufs[1], dt)[idx.offset: idx.offset + len(idx)]
-        codes = _null_as(values, np.frombuffer(bufs[0], np.uint8), idx.offset)
+        codes = np.empty(len(idx), np.int32)
+        _null_as(values, np.frombuffer(bufs[0], np.uint8), idx.offset, codes)
     return codes.astype(np.int32, copy=False), arr.dictionary.cast(pa.string())
 
 
@@ -191,19 +191,19 @@ def _times(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _lookup_codes(codes: np.ndarray, table: np.ndarray, unknown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Channel code per row from dictionary codes (-1 = null), and which rows were unknown or null."""
-    out = np.empty(codes.size, np.int8)
-    bad = np.zeros(codes.size, np.bool_)
+def _lookup_codes(codes: np.ndarray, table: np.ndarray, unknown: np.ndarray, out: np.ndarray) -> int:
+    """Channel code per row into ``out`` from dictionary codes (-1 = null); how many rows were unknown or
+    null (their mask is only built when there are any)."""
+    n_bad = 0
     for i in range(codes.size):
         k = codes[i]
         if k < 0:
             out[i] = table[0]
-            bad[i] = True
+            n_bad += 1
         else:
             out[i] = table[k]
-            bad[i] = unknown[k]
-    return out, bad
+            n_bad += unknown[k]
+    return n_bad
 
 
 @numba.njit(cache=True, nogil=True)
@@ -233,8 +233,10 @@ def _channels(col: pa.ChunkedArray | pa.Array, flags: LedgerFlags, rows: np.ndar
             table[i] = known[v]
         else:
             unknown[i] = True
-    out, bad = _lookup_codes(codes, table, unknown)
-    flags.add("unknown channel, read as bank", bad, None, rows)
+    out = np.empty(codes.size, np.int8)
+    if _lookup_codes(codes, table, unknown, out):
+        bad = (codes < 0) | unknown[np.maximum(codes, 0)]
+        flags.add("unknown channel, read as bank", bad, None, rows)
     return out
 
 
