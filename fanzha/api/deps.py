@@ -16,6 +16,7 @@ user or a changed role takes effect within seconds without a database read per r
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -32,16 +33,19 @@ from anyio import to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanzha.api.core.security import TokenError, decode_access_token
 from fanzha.api.feed import CHANNEL, OrderFeed
 from fanzha.response.escalation import EscalationPolicy
-from fanzha.response.service import IntakeHook, actor_of
+from fanzha.response.schemas import OrderPublic
+from fanzha.response.service import IntakeHook, actor_of, orders_after_for_feed
 from fanzha.settings import Settings
 from fanzha.store.audit import Actor
 from fanzha.store.db import (
     create_store_engine,
+    max_order_id,
     new_orders_max_id,
     normalise_url,
     session_factory,
@@ -49,6 +53,8 @@ from fanzha.store.db import (
     sqlite_file,
 )
 from fanzha.store.models import Role, User
+
+log = logging.getLogger("fanzha.api")
 
 
 class Database:
@@ -105,6 +111,21 @@ class Database:
         assert isinstance(bind, Engine)
         with bind.connect() as conn:
             yield conn
+
+    def start_feed(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake-ups to ``loop`` (the API's), the feed reading new orders from the highest one stored now."""
+        try:
+            with self.connect_in_loop() as conn:
+                cursor = max_order_id(conn)
+        except SQLAlchemyError:
+            log.warning("desk feed cannot read the orders table; streams read their own queues", exc_info=True)
+            self.feed.bind(loop)
+            return
+        self.feed.bind(loop, reader=self._orders_after, cursor=cursor)
+
+    def _orders_after(self, after_id: int, limit: int) -> list[tuple[int, OrderPublic]]:
+        with self.connect_in_loop() as conn:
+            return orders_after_for_feed(conn, after_id, limit)
 
     def dispose(self) -> None:
         """Close the event loop's own connection (the shared factories are :func:`dispose_all`'s)."""

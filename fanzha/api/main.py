@@ -93,7 +93,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # interval the loop, back from every socket or database call, waited up to 5 ms for a
     # busy writer to let go: a convoy that multiplied request latency under load.
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_SECONDS))
-    db.feed.bind(asyncio.get_running_loop())
+    db.start_feed(asyncio.get_running_loop())
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(_warm_up_tracing(app.state.ready)),
                                        asyncio.create_task(_watch_commits(db))]
     dispatcher: Dispatcher | None = None

@@ -153,7 +153,12 @@ def new_orders_max_id(session: Session) -> int | None:
     conn = session.connection()
     if not conn.info.get(_ORDERS_INSERTED):
         return None
-    return int(session.execute(_MAX_ORDER_ID).scalar() or 0)
+    return max_order_id(conn)
+
+
+def max_order_id(conn: Connection) -> int:
+    """The highest order id stored (0 if none)."""
+    return int(conn.execute(_MAX_ORDER_ID).scalar() or 0)
 
 
 _factories: dict[tuple[str, bool], sessionmaker[Session]] = {}

@@ -83,6 +83,7 @@ class LiveServer:
     url: str  # the database
     settings: Settings
     client: httpx.Client
+    app: Any = None  # the FastAPI app when it runs in this process (its state can be looked at)
     _tokens: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
@@ -117,7 +118,7 @@ def live_server(settings: Settings, *, seed: bool = True, policy: EscalationPoli
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=base, timeout=30) as client:
         try:
-            yield LiveServer(base_url=base, url=url, settings=settings, client=client)
+            yield LiveServer(base_url=base, url=url, settings=settings, client=client, app=app)
         finally:
             server.should_exit = True
             thread.join(timeout=20)

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import LiveServer, actor_named, live_server, report_body, serve_process
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from fanzha.api.feed import CHANNEL
@@ -105,6 +106,34 @@ def test_a_desk_stream_carries_its_own_new_orders_and_nobody_elses(live: LiveSer
         assert done.status_code == 200, done.text
         (name, _ident, data), = _take(abc, 1)
         assert (name, data["target"], data["level"], data["addressee"]) == ("order", "6228480000000077", 2, "ABC")
+
+
+def test_one_read_per_commit_serves_every_stream_its_own_orders(live: LiveServer) -> None:
+    """Three desks listening, one report with orders for two of them: the feed reads the commit's
+    orders once and each stream gets its own organisation's, nothing else."""
+    db = live.app.state.db
+    queue_reads: list[str] = []  # SELECTs of orders on the event loop's own connection: the feed's and the streams'
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "orders" in statement:
+            queue_reads.append(statement)
+
+    loop_engine = db._loop_sessions.kw["bind"]
+    with _stream(live, "desk-icbc") as icbc, _stream(live, "desk-ccb") as ccb, _stream(live, "desk-abc") as abc:
+        time.sleep(0.3)  # all three wait on the feed
+        reads = db.feed.reads
+        sa_event.listen(loop_engine, "before_cursor_execute", count)
+        try:
+            r = live.report(report_body(21), "stream-21")
+            assert r.status_code == 201, r.text
+            by_bank = {o["addressee"]: o["id"] for o in r.json()["orders"] if o["kind"] == "stop_payment"}
+            assert [int(e[1] or 0) for e in _take(icbc, 1)] == [by_bank["ICBC"]]
+            assert [int(e[1] or 0) for e in _take(ccb, 1)] == [by_bank["CCB"]]
+            _nothing_more(abc)
+        finally:
+            sa_event.remove(loop_engine, "before_cursor_execute", count)
+        assert db.feed.reads - reads == 1, f"{db.feed.reads - reads} shared reads for one commit"
+        assert len(queue_reads) == 1, f"{len(queue_reads)} queue reads for one commit (streams read their own?)"
 
 
 def test_a_stream_resumes_after_the_last_event_id_and_refuses_other_roles(live: LiveServer) -> None:

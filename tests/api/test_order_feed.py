@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 from api_helpers import PASSWORD, actor_named, report_body
 from sqlalchemy import select
 
 from fanzha.api.deps import Database
-from fanzha.api.feed import watch_commits
+from fanzha.api.feed import OrderFeed, watch_commits
 from fanzha.response import service
-from fanzha.response.schemas import ReportCreate
+from fanzha.response.schemas import OrderPublic, ReportCreate
 from fanzha.response.seed import seed_demo
 from fanzha.store.audit import audit
 from fanzha.store.db import new_orders_max_id, session_factory, session_scope
-from fanzha.store.models import Order, StopPaymentOrder
+from fanzha.store.models import Order, OrderKind, OrderStatus, StopPaymentOrder
 
 
 def test_only_a_transaction_that_inserted_orders_names_its_highest_order_id(store_url: str) -> None:
@@ -75,3 +76,52 @@ def test_a_report_wakes_the_streams_once_an_audit_only_write_not_at_all(store_ur
     after_audit, after_report = asyncio.run(run())
     assert after_audit == 0, "an audit-only write woke the streams"
     assert after_report == 1, f"one report's commit woke the streams {after_report} times"
+
+
+def _order(order_id: int) -> OrderPublic:
+    return OrderPublic(id=order_id, kind=OrderKind.STOP_PAYMENT, status=OrderStatus.PENDING, case_id=1,
+                       addressee="ICBC", target=f"acct-{order_id}", level=1, amount_cents=100, stop_sequence=1,
+                       number_class=None, carrier_action=None, platform=None, golden_window_start=None,
+                       golden_window_ends_at=None, deadline_at=None, legal_expires_at=None, reason=None,
+                       created_at=datetime.now(UTC), acknowledged_at=None, executed_at=None, rejected_at=None,
+                       escalated_at=None)
+
+
+def test_the_feed_hands_each_organisation_its_orders_within_its_window_and_pages_through_a_burst() -> None:
+    """The shared read: orders of two organisations, committed in id order, read in pages of the
+    feed's limit; a stream behind the window or a feed that nobody listened to gets None (reads itself)."""
+    committed: list[tuple[int, OrderPublic]] = []
+
+    def reader(after_id: int, limit: int) -> list[tuple[int, OrderPublic]]:
+        return [row for row in committed if row[1].id > after_id][:limit]
+
+    async def run() -> None:
+        feed = OrderFeed()
+        feed.READ_LIMIT = 3
+        feed.bind(asyncio.get_running_loop(), reader=reader, cursor=10)
+        waiting = asyncio.ensure_future(feed.wait(feed.generation, 5))
+        await asyncio.sleep(0)
+        committed.extend((7 if i % 2 else 8, _order(i)) for i in range(11, 19))  # 8 orders, two organisations
+        feed.saw(18)
+        assert await waiting
+        assert feed.reads == 3  # 3 + 3 + 2 rows
+        assert [o.id for o in feed.take(7, 10) or []] == [11, 13, 15, 17]
+        assert [o.id for o in feed.take(8, 14) or []] == [16, 18]
+        assert feed.take(9, 10) == []  # an organisation with nothing new
+        assert feed.take(7, 9) is None  # before the window: the stream reads its own queue
+        feed.saw(18)  # heard again (the watcher after the writer): no read, no wake-up
+        assert (feed.reads, feed.generation) == (3, 1)
+
+        committed.append((7, _order(19)))
+        feed.saw(19)  # nobody waits now: the window is let go rather than read for nobody
+        assert feed.take(7, 18) is None and feed.reads == 3
+        waiting = asyncio.ensure_future(feed.wait(feed.generation, 5))
+        await asyncio.sleep(0)
+        committed.append((7, _order(20)))
+        feed.saw(20)  # a new window from the highest id heard before (19): 20 is in it, 19 is not
+        assert await waiting
+        assert [o.id for o in feed.take(7, 19) or []] == [20]
+        assert feed.take(7, 18) is None
+        feed.bind(None)
+
+    asyncio.run(run())

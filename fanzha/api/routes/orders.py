@@ -91,9 +91,15 @@ async def desk_stream(
 
 async def _desk_events(db: Database, actor: Actor, after_id: int, expires_at: float,
                        poll_seconds: float) -> AsyncIterator[str]:
-    """The event stream of :func:`desk_stream`: read on wake-up, send, wait for the next commit."""
+    """The event stream of :func:`desk_stream`: read on wake-up, send, wait for the next commit.
+
+    Woken by a commit, a stream takes its organisation's new orders from the feed's shared
+    read; at the start (its backlog), after its fallback timer, or when it is further
+    behind than the feed holds, it reads its queue itself.
+    """
     last = after_id
     quiet_since = time.monotonic()
+    woken = False
     while True:
         left = expires_at - time.time()
         if left <= 0:
@@ -104,8 +110,12 @@ async def _desk_events(db: Database, actor: Actor, after_id: int, expires_at: fl
             yield 'event: end\ndata: {"reason": "access revoked"}\n\n'
             return
         generation = db.feed.generation  # before the read: a commit after it moves the generation
-        with db.connect_in_loop() as conn:
-            orders = service.desk_orders_after(conn, current, last, STREAM_BATCH)
+        held = db.feed.take(current.organisation_id, last) if woken and current.organisation_id is not None else None
+        if held is None:
+            with db.connect_in_loop() as conn:
+                orders = service.desk_orders_after(conn, current, last, STREAM_BATCH)
+        else:
+            orders = held[:STREAM_BATCH]
         if orders:
             last = orders[-1].id
             quiet_since = time.monotonic()
@@ -115,7 +125,7 @@ async def _desk_events(db: Database, actor: Actor, after_id: int, expires_at: fl
         elif time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
             quiet_since = time.monotonic()
             yield ": keep-alive\n\n"
-        await db.feed.wait(generation, min(poll_seconds, max(left, 0.0)))
+        woken = await db.feed.wait(generation, min(poll_seconds, max(left, 0.0)))
 
 
 @router.get("/orders", response_model=list[OrderPublic])
