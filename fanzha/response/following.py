@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fanzha.response.caseledger import FOLLOWED, ledger_of
@@ -23,6 +23,7 @@ from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
 from fanzha.response.planning import UNKNOWN_ORG, PlannedOrder
 from fanzha.response.service import order_row, used_stop_slots
 from fanzha.store.audit import SYSTEM, Actor, audit
+from fanzha.store.db import insert_with_ids
 from fanzha.store.models import (
     CaseTransfer,
     Order,
@@ -80,7 +81,7 @@ def follow_money(session: Session, case_id: int, *, now: datetime | None = None,
                          policy, home_city)
         row.update(level=int(a["level_min"]), parent_order_id=parent_of[acct])
         new_rows.append(row)
-    created = list(session.scalars(insert(Order).returning(Order.id), new_rows))
+    created = insert_with_ids(session, Order.metadata.tables["orders"], new_rows)  # ids in the order of the rows
     for oid, a in zip(created, todo, strict=True):
         audit(session, actor, "follow_money", "order", oid,
               details={"account": a["account_id"], "level": int(a["level_min"]), "held_cents": int(a["held_cents"])})

@@ -20,7 +20,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, RowMapping, Select, Table, bindparam, func, insert, select
+from sqlalchemy import Connection, RowMapping, Select, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -47,6 +47,7 @@ from fanzha.response.schemas import (
     host_of,
 )
 from fanzha.store.audit import AUDIT_INSERT, Actor, audit, audit_values
+from fanzha.store.db import insert_with_ids
 from fanzha.store.models import (
     AuditLog,
     Base,
@@ -385,26 +386,6 @@ def submit_reports(
             orders=publics[p.index], trace_job_id=p.job_id, trace_status=TraceJobStatus.QUEUED,
         ), created=True)
     return _finish(session, jobs, out, later, existing)
-
-
-def insert_with_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` into ``table`` and return their new ids, in the order of ``rows``.
-
-    PostgreSQL: one multi-row ``INSERT … RETURNING`` (SQLAlchemy's insertmanyvalues keeps
-    the order). SQLite cannot promise RETURNING's order for several rows, so SQLAlchemy
-    sent one INSERT per row (six per report); there the ids are given explicitly from
-    ``max(id)``, which is safe because a writer holds SQLite's write lock (and were another
-    connection write in between, the insert fails (busy snapshot or the primary key), never overwrites).
-    """
-    if not rows:
-        return []
-    if session.get_bind().dialect.name != "sqlite":
-        return list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                    rows).scalars())
-    start = int(session.execute(select(func.max(table.c.id))).scalar() or 0) + 1
-    ids = list(range(start, start + len(rows)))
-    session.execute(insert(table), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
-    return ids
 
 
 def _finish(session: Session, jobs: list[ReportJob], out: list[IntakeResult | ServiceError | None], later: list[int],
