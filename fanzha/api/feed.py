@@ -35,7 +35,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -63,6 +63,7 @@ class OrderFeed:
         self.reads = 0  # shared reads made (tests and tuning)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: set[asyncio.Future[None]] = set()
+        self.streams = 0  # streams open on this feed (between :meth:`opened` and :meth:`closed`)
         self._reader: OrderReader | None = None
         # Every order with start < id <= cursor, by organisation, oldest first (cursor None: no window).
         self._start = 0
@@ -101,7 +102,7 @@ class OrderFeed:
         """Read what has been committed beyond the window into it (on the loop's thread)."""
         if self._reader is None:
             return
-        if not self._waiters:  # nobody to hand orders to: let the window go rather than read for nobody
+        if not self.streams:  # nobody to hand orders to: let the window go rather than read for nobody
             self._cursor = None
             return
         if self._cursor is None:
@@ -146,8 +147,18 @@ class OrderFeed:
 
     @property
     def listening(self) -> bool:
-        """Whether any stream waits right now (the SQLite watcher looks less often when none does)."""
-        return bool(self._waiters)
+        """Whether any stream is open (the SQLite watcher looks less often when none is)."""
+        return self.streams > 0
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        """A stream is open for the duration (one busy with the last wake-up still counts: under a burst the
+        streams are rarely all waiting when the next commit is heard, and the window must not lapse then)."""
+        self.streams += 1
+        try:
+            yield
+        finally:
+            self.streams -= 1
 
     def _wake(self) -> None:
         self.generation += 1

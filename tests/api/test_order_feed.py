@@ -99,29 +99,31 @@ def test_the_feed_hands_each_organisation_its_orders_within_its_window_and_pages
         feed = OrderFeed()
         feed.READ_LIMIT = 3
         feed.bind(asyncio.get_running_loop(), reader=reader, cursor=10)
-        waiting = asyncio.ensure_future(feed.wait(feed.generation, 5))
-        await asyncio.sleep(0)
-        committed.extend((7 if i % 2 else 8, _order(i)) for i in range(11, 19))  # 8 orders, two organisations
-        feed.saw(18)
-        assert await waiting
-        assert feed.reads == 3  # 3 + 3 + 2 rows
-        assert [o.id for o in feed.take(7, 10) or []] == [11, 13, 15, 17]
-        assert [o.id for o in feed.take(8, 14) or []] == [16, 18]
-        assert feed.take(9, 10) == []  # an organisation with nothing new
-        assert feed.take(7, 9) is None  # before the window: the stream reads its own queue
-        feed.saw(18)  # heard again (the watcher after the writer): no read, no wake-up
-        assert (feed.reads, feed.generation) == (3, 1)
+        with feed.opened():  # a stream is open (busy or waiting)
+            waiting = asyncio.ensure_future(feed.wait(feed.generation, 5))
+            await asyncio.sleep(0)
+            committed.extend((7 if i % 2 else 8, _order(i)) for i in range(11, 19))  # 8 orders, two organisations
+            feed.saw(18)
+            assert await waiting
+            assert feed.reads == 3  # 3 + 3 + 2 rows
+            assert [o.id for o in feed.take(7, 10) or []] == [11, 13, 15, 17]
+            assert [o.id for o in feed.take(8, 14) or []] == [16, 18]
+            assert feed.take(9, 10) == []  # an organisation with nothing new
+            assert feed.take(7, 9) is None  # before the window: the stream reads its own queue
+            feed.saw(18)  # heard again (the watcher after the writer): no read, no wake-up
+            assert (feed.reads, feed.generation) == (3, 1)
+            committed.append((7, _order(19)))
+            feed.saw(19)  # the stream is busy, not waiting: the window is kept up to date all the same
+            assert [o.id for o in feed.take(7, 18) or []] == [19] and feed.reads == 4
 
-        committed.append((7, _order(19)))
-        feed.saw(19)  # nobody waits now: the window is let go rather than read for nobody
-        assert feed.take(7, 18) is None and feed.reads == 3
-        waiting = asyncio.ensure_future(feed.wait(feed.generation, 5))
-        await asyncio.sleep(0)
         committed.append((7, _order(20)))
-        feed.saw(20)  # a new window from the highest id heard before (19): 20 is in it, 19 is not
-        assert await waiting
-        assert [o.id for o in feed.take(7, 19) or []] == [20]
-        assert feed.take(7, 18) is None
+        feed.saw(20)  # no stream open: the window is let go rather than read for nobody
+        assert feed.take(7, 19) is None and feed.reads == 4
+        with feed.opened():
+            committed.append((7, _order(21)))
+            feed.saw(21)  # a new window from the highest id heard before (20): 21 is in it, 20 is not
+            assert [o.id for o in feed.take(7, 20) or []] == [21]
+            assert feed.take(7, 19) is None
         feed.bind(None)
 
     asyncio.run(run())

@@ -100,32 +100,34 @@ async def _desk_events(db: Database, actor: Actor, after_id: int, expires_at: fl
     last = after_id
     quiet_since = time.monotonic()
     woken = False
-    while True:
-        left = expires_at - time.time()
-        if left <= 0:
-            yield 'event: end\ndata: {"reason": "token expired"}\n\n'
-            return
-        current = await db.actors.get(actor.user_id or 0)
-        if current is None or current.role not in QUEUE_ROLES or current.organisation_id != actor.organisation_id:
-            yield 'event: end\ndata: {"reason": "access revoked"}\n\n'
-            return
-        generation = db.feed.generation  # before the read: a commit after it moves the generation
-        held = db.feed.take(current.organisation_id, last) if woken and current.organisation_id is not None else None
-        if held is None:
-            with db.connect_in_loop() as conn:
-                orders = service.desk_orders_after(conn, current, last, STREAM_BATCH)
-        else:
-            orders = held[:STREAM_BATCH]
-        if orders:
-            last = orders[-1].id
-            quiet_since = time.monotonic()
-            yield "".join(f"id: {o.id}\nevent: order\ndata: {o.model_dump_json()}\n\n" for o in orders)
-            if len(orders) == STREAM_BATCH:
-                continue
-        elif time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
-            quiet_since = time.monotonic()
-            yield ": keep-alive\n\n"
-        woken = await db.feed.wait(generation, min(poll_seconds, max(left, 0.0)))
+    with db.feed.opened():
+        while True:
+            left = expires_at - time.time()
+            if left <= 0:
+                yield 'event: end\ndata: {"reason": "token expired"}\n\n'
+                return
+            current = await db.actors.get(actor.user_id or 0)
+            if current is None or current.role not in QUEUE_ROLES or current.organisation_id != actor.organisation_id:
+                yield 'event: end\ndata: {"reason": "access revoked"}\n\n'
+                return
+            generation = db.feed.generation  # before the read: a commit after it moves the generation
+            organisation = current.organisation_id
+            held = db.feed.take(organisation, last) if woken and organisation is not None else None
+            if held is None:
+                with db.connect_in_loop() as conn:
+                    orders = service.desk_orders_after(conn, current, last, STREAM_BATCH)
+            else:
+                orders = held[:STREAM_BATCH]
+            if orders:
+                last = orders[-1].id
+                quiet_since = time.monotonic()
+                yield "".join(f"id: {o.id}\nevent: order\ndata: {o.model_dump_json()}\n\n" for o in orders)
+                if len(orders) == STREAM_BATCH:
+                    continue
+            elif time.monotonic() - quiet_since >= HEARTBEAT_SECONDS:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            woken = await db.feed.wait(generation, min(poll_seconds, max(left, 0.0)))
 
 
 @router.get("/orders", response_model=list[OrderPublic])
