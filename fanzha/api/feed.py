@@ -63,14 +63,13 @@ class OrderFeed:
         self.reads = 0  # shared reads made (tests and tuning)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: set[asyncio.Future[None]] = set()
-        self.streams = 0  # streams open on this feed (between :meth:`opened` and :meth:`closed`)
+        self.streams = 0  # streams open on this feed (each inside :meth:`opened`)
         self._reader: OrderReader | None = None
         # Every order with start < id <= cursor, by organisation, oldest first (cursor None: no window).
         self._start = 0
         self._cursor: int | None = None
         self._recent: dict[int, list[OrderPublic]] = {}
         self._held = 0
-        self._previous_max = 0
 
     def bind(self, loop: asyncio.AbstractEventLoop | None, reader: OrderReader | None = None,
              cursor: int | None = None) -> None:
@@ -98,8 +97,11 @@ class OrderFeed:
         held = self._recent.get(organisation_id, [])
         return held[bisect.bisect_right(held, after_id, key=lambda o: o.id):]
 
-    def _read_new(self) -> None:
-        """Read what has been committed beyond the window into it (on the loop's thread)."""
+    def _read_new(self, heard_before: int) -> None:
+        """Read what has been committed beyond the window into it (on the loop's thread).
+
+        ``heard_before`` is the highest order id heard of before this wake-up: where a new window starts.
+        """
         if self._reader is None:
             return
         if not self.streams:  # nobody to hand orders to: let the window go rather than read for nobody
@@ -107,7 +109,7 @@ class OrderFeed:
             return
         if self._cursor is None:
             # Orders up to the highest id heard of before this wake-up are committed (ids are commit-ordered).
-            self._restart(self._previous_max)
+            self._restart(heard_before)
         assert self._cursor is not None
         try:
             while True:
@@ -137,12 +139,12 @@ class OrderFeed:
 
     def saw(self, max_order_id: int | None) -> None:
         """On the loop's thread: if ``max_order_id`` is new (or unknown), read the new orders and wake the streams."""
-        self._previous_max = self.max_order_id
+        heard_before = self.max_order_id
         if max_order_id is not None:
-            if max_order_id <= self.max_order_id:
+            if max_order_id <= heard_before:
                 return
             self.max_order_id = max_order_id
-        self._read_new()
+        self._read_new(heard_before)
         self._wake()
 
     @property
@@ -187,7 +189,7 @@ async def watch_commits(feed: OrderFeed, url: str, sqlite_file: Path | None,
     """Wake ``feed`` whenever another connection commits to the database at ``url`` (runs until cancelled).
 
     SQLite (``sqlite_file``): a check of ``PRAGMA data_version`` every ``busy_seconds`` while
-    a stream waits, every ``idle_seconds`` otherwise. PostgreSQL: a thread holding one
+    a stream is open, every ``idle_seconds`` otherwise. PostgreSQL: a thread holding one
     connection in ``LISTEN``. Other databases (in-memory SQLite): nothing to watch.
     """
     if sqlite_file is not None:

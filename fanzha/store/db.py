@@ -97,11 +97,9 @@ def create_store_engine(url: str | URL, *, sqlite_immediate: bool = False, **kwa
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql(begin)
-
-        _watch_order_inserts(engine)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    engine = create_engine(parsed, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_engine(parsed, **kwargs)
     _watch_order_inserts(engine)
     return engine
 
