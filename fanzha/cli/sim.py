@@ -61,7 +61,9 @@ def demo(
         leftover.unlink()  # a fresh operations store per demo run
     url = f"sqlite:///{db}"
     upgrade(url)
-    engine = create_store_engine(url)
+    # The replay writes beside the API's own writers: its transactions queue for SQLite's write
+    # lock (BEGIN IMMEDIATE) instead of failing when another writer committed after they had read.
+    engine = create_store_engine(url, sqlite_immediate=True)
     console = Console()
     with Session(engine) as session:
         passwords = seed_demo(session).passwords

@@ -159,6 +159,10 @@ def run_center(city: Path, session: Session, bank_delay_min: float = 6.0, seed: 
         if speed:
             lag = (at - event0) / 1000 / speed - (time.monotonic() - wall0)
             if lag > 0:
+                # Live next to the API: hold no transaction while waiting. An open one keeps an old
+                # SQLite snapshot, and its next write then fails with "database is locked" once
+                # anyone else (the API's outbox, a desk) has committed in between.
+                session.commit()
                 time.sleep(lag)
         now = _dt(at)
         if kind == "report":
