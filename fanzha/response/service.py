@@ -20,7 +20,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, RowMapping, Select, bindparam, func, insert, select
+from sqlalchemy import Connection, RowMapping, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -46,8 +46,8 @@ from fanzha.response.schemas import (
     golden_window_end,
     host_of,
 )
-from fanzha.store.audit import AUDIT_INSERT, Actor, audit, audit_values
-from fanzha.store.db import insert_with_ids
+from fanzha.store.audit import Actor, audit, audit_values
+from fanzha.store.db import insert_rows, insert_with_ids
 from fanzha.store.models import (
     AuditLog,
     Base,
@@ -332,17 +332,23 @@ def submit_reports(
         for p in valid for t in p.job.report.transfers
     ]
     if transfer_rows:
-        session.execute(insert(_TABLES["case_transfers"]), transfer_rows)
+        insert_rows(session, _TABLES["case_transfers"], transfer_rows)
     elements = {p.index: list(_elements(p.job.report, p.domains)) for p in valid}
     element_rows = [{"case_id": p.case_id, "kind": k, "value": v, "note": None}
                     for p in valid for k, v in elements[p.index]]
     if element_rows:
-        session.execute(insert(_TABLES["case_elements"]), element_rows)
+        insert_rows(session, _TABLES["case_elements"], element_rows)
     job_ids = insert_with_ids(session, jobs_t, [
         {"case_id": p.case_id, "status": TraceJobStatus.QUEUED, "depth": 0, "created_at": now} for p in valid
     ])
     for p, job_id in zip(valid, job_ids, strict=True):
         p.job_id = job_id
+    # Before the orders: inserting them takes the id-order lock (PostgreSQL), held to COMMIT.
+    insert_rows(session, _TABLES["audit_log"], [
+        audit_values(p.job.actor, "create", "case", p.case_id, personal_data=True,
+                     details={"orders": len(p.plan_orders), "idempotency_key": p.key}, at=now)
+        for p in valid
+    ])
     _step(hook, "case", session)
 
     used_slots = used_stop_slots(session, sorted({o.target for p in valid for o in p.plan_orders
@@ -364,11 +370,6 @@ def submit_reports(
                                for o, row in zip(publics[p.index], p.rows, strict=True)], hooked, now)
     _step(hook, "outbox", session)
 
-    session.execute(AUDIT_INSERT, [
-        audit_values(p.job.actor, "create", "case", p.case_id, personal_data=True,
-                     details={"orders": len(p.rows), "idempotency_key": p.key}, at=now)
-        for p in valid
-    ])
     for p in valid:
         report = p.job.report
         loss = sum(t.amount_cents for t in report.transfers)
@@ -530,7 +531,7 @@ def _enqueue_created(session: Session, orders_with_org: list[tuple[OrderPublic, 
         if org_id in hooked
     ]
     if messages:
-        session.execute(insert(_TABLES['outbox_messages']), messages)
+        insert_rows(session, _TABLES["outbox_messages"], messages)
 
 
 # --------------------------------------------------------------------------- views

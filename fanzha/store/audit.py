@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from fanzha.store.models import AuditLog, Role
@@ -37,16 +36,14 @@ def audit(session: Session, actor: Actor, action: str, object_type: str, object_
     return row
 
 
-AUDIT_INSERT = insert(cast(Table, AuditLog.__table__))  # Core, not the ORM's bulk path
-
-
 def audit_values(actor: Actor, action: str, object_type: str, object_id: str | int | None,
                  personal_data: bool = False, details: dict[str, Any] | None = None,
                  at: datetime | None = None) -> dict[str, Any]:
     """One ``audit_log`` row as INSERT parameters, for hot paths that write rows in bulk.
 
-    Intake writes a burst's audit rows with one Core ``executemany`` (``AUDIT_INSERT``):
-    the ORM unit of work's flush cost about a millisecond a row. Same transaction, same
+    Intake writes a burst's audit rows with one Core statement
+    (:func:`fanzha.store.db.insert_rows`): the ORM unit of work's flush cost about a
+    millisecond a row. Same transaction, same
     columns as :func:`audit`, so each row rolls back with the act it records.
     """
     return {

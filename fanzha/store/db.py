@@ -12,11 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from threading import Lock
 from typing import Any
 
-from sqlalchemy import Engine, Table, column, create_engine, event, func, insert, select, table, text
+from sqlalchemy import (
+    ColumnDefault,
+    Engine,
+    Table,
+    bindparam,
+    column,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
@@ -144,11 +159,13 @@ def _watch_order_inserts(engine: Engine) -> None:
     event.listen(engine, "checkin", checked_in)
 
 
-def new_orders_max_id(session: Session) -> int | None:
+def new_orders_max_id(session: Session, notify: str | None = None) -> int | None:
     """Before commit: the highest order id if this transaction inserted orders, else None.
 
     What wakes the desk streams: a write that made no order (an audit row, an acknowledgement)
-    gives them nothing to read.
+    gives them nothing to read. With ``notify`` (PostgreSQL), the same statement also sends
+    that id on the channel ``notify``, delivered at COMMIT: one round trip, not two, while
+    the transaction holds the id-order lock that the other writers wait for.
     """
     session.flush()
     if not session.in_transaction():
@@ -156,10 +173,57 @@ def new_orders_max_id(session: Session) -> int | None:
     conn = session.connection()
     if not conn.info.get(_ORDERS_INSERTED):
         return None
+    if notify is not None and conn.dialect.name == "postgresql":
+        return int(conn.execute(_MAX_ORDER_ID_NOTIFY, {"channel": notify}).scalar() or 0)
     return max_order_id(conn)
 
 
+_MAX_ORDER_ID_NOTIFY = text(
+    "SELECT m.max_id, pg_notify(:channel, m.max_id::text) FROM (SELECT max(id) AS max_id FROM orders) AS m")
+
+
 _NEXT_IDS = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+
+
+@lru_cache(maxsize=256)
+def _unnest_insert(target: Table, columns: tuple[str, ...]) -> Insert:
+    """``INSERT INTO target (columns) SELECT * FROM unnest(:c0::type[], :c1::type[], …)`` (PostgreSQL)."""
+    arrays = [bindparam(f"c{i}", type_=ARRAY(target.c[name].type)) for i, name in enumerate(columns)]
+    rows = select(func.unnest(*arrays).table_valued(*columns).render_derived())
+    return insert(target).from_select(list(columns), rows, include_defaults=False)  # insert_rows fills them
+
+
+def insert_rows(session: Session, target: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``target`` in one statement and one round trip.
+
+    PostgreSQL: one ``INSERT … SELECT FROM unnest(…)`` with an array per column. An
+    executemany sends a Bind/Execute per row, and the server runs the statement once per
+    row (intake's element rows: ~60 µs a row, 12.6 ms for a burst's 215). Python-side
+    column defaults are filled in here, as an executemany would (a default SQLAlchemy
+    cannot give without a statement context makes it fall back to the executemany).
+    SQLite: an executemany (in-process, nothing to save).
+    """
+    if not rows:
+        return
+    if session.connection().dialect.name != "postgresql" or len(rows) == 1:
+        session.execute(insert(target), rows)
+        return
+    columns = tuple(rows[0])
+    for n, row in enumerate(rows):
+        if len(row) != len(columns) or any(name not in row for name in columns):
+            raise ValueError(f"insert_rows: row {n} has other columns than row 0 ({sorted(row)} vs {sorted(columns)})")
+    values = {f"c{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
+    for col in target.columns:
+        default = col.default
+        if col.name in columns or default is None:
+            continue
+        if not isinstance(default, ColumnDefault) or not (default.is_scalar or default.is_callable):
+            session.execute(insert(target), rows)
+            return
+        values[f"c{len(columns)}"] = [default.arg] * len(rows) if default.is_scalar else \
+            [default.arg(None) for _ in rows]  # type: ignore[arg-type]  # wrapped zero-argument callables ignore it
+        columns += (col.name,)
+    session.execute(_unnest_insert(target, columns), values)
 
 
 def insert_with_ids(session: Session, target: Table, rows: list[dict[str, Any]]) -> list[int]:
@@ -185,7 +249,7 @@ def insert_with_ids(session: Session, target: Table, rows: list[dict[str, Any]])
     else:
         start = int(session.execute(select(func.max(target.c.id))).scalar() or 0) + 1
         ids = list(range(start, start + len(rows)))
-    session.execute(insert(target), [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
+    insert_rows(session, target, [{**row, "id": i} for row, i in zip(rows, ids, strict=True)])
     return ids
 
 
