@@ -123,9 +123,9 @@ class Database:
             return
         self.feed.bind(loop, reader=self._orders_after, cursor=cursor)
 
-    def _orders_after(self, after_id: int, limit: int) -> list[tuple[int, OrderPublic]]:
+    def _orders_after(self, after_id: int, limit: int, organisations: frozenset[int]) -> list[tuple[int, OrderPublic]]:
         with self.connect_in_loop() as conn:
-            return orders_after_for_feed(conn, after_id, limit)
+            return orders_after_for_feed(conn, after_id, limit, organisations)
 
     def dispose(self) -> None:
         """Close the event loop's own connection (the shared factories are :func:`dispose_all`'s)."""

@@ -691,18 +691,23 @@ def desk_orders_after(conn: Connection | Session, actor: Actor, after_id: int, l
                                                     "after_id": after_id, "limit": limit}).mappings())
 
 
-_ALL_AFTER = _QUEUE_SELECT.add_columns(_ORDERS.c.organisation_id).where(
-    _ORDERS.c.id > bindparam("after_id")).order_by(_ORDERS.c.id).limit(bindparam("limit"))
+_FEED_AFTER = _QUEUE_SELECT.add_columns(_ORDERS.c.organisation_id).where(
+    _ORDERS.c.id > bindparam("after_id"), _ORDERS.c.organisation_id.in_(bindparam("organisations", expanding=True)),
+).order_by(_ORDERS.c.id).limit(bindparam("limit"))
 
 
-def orders_after_for_feed(conn: Connection, after_id: int, limit: int) -> list[tuple[int, OrderPublic]]:
-    """Every organisation's orders above ``after_id``, oldest first, each with its organisation id.
+def orders_after_for_feed(conn: Connection, after_id: int, limit: int,
+                          organisations: Collection[int]) -> list[tuple[int, OrderPublic]]:
+    """The ``organisations``' orders above ``after_id``, oldest first, each with its organisation id.
 
     The API process's one read per commit for all its desk streams (:class:`fanzha.api.feed.OrderFeed`),
-    instead of one read per stream. Not scoped to anybody: the feed hands each stream only
-    its own organisation's orders.
+    instead of one read per stream. Not scoped to an actor: the feed asks for the
+    organisations of its open streams and hands each stream only its own organisation's orders.
     """
-    rows = list(conn.execute(_ALL_AFTER, {"after_id": after_id, "limit": limit}).mappings())
+    if not organisations:
+        return []
+    rows = list(conn.execute(_FEED_AFTER, {"after_id": after_id, "limit": limit,
+                                           "organisations": sorted(organisations)}).mappings())
     return [(row["organisation_id"], order) for row, order in zip(rows, _queue_public(rows), strict=True)]
 
 

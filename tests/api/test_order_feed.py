@@ -91,39 +91,54 @@ def test_the_feed_hands_each_organisation_its_orders_within_its_window_and_pages
     """The shared read: orders of two organisations, committed in id order, read in pages of the
     feed's limit; a stream behind the window or a feed that nobody listened to gets None (reads itself)."""
     committed: list[tuple[int, OrderPublic]] = []
+    asked: list[frozenset[int]] = []
 
-    def reader(after_id: int, limit: int) -> list[tuple[int, OrderPublic]]:
-        return [row for row in committed if row[1].id > after_id][:limit]
+    def reader(after_id: int, limit: int, organisations: frozenset[int]) -> list[tuple[int, OrderPublic]]:
+        asked.append(organisations)
+        return [row for row in committed if row[1].id > after_id and row[0] in organisations][:limit]
 
     async def run() -> None:
         feed = OrderFeed()
         feed.READ_LIMIT = 3
         feed.bind(asyncio.get_running_loop(), reader=reader, cursor=10)
-        with feed.opened():  # a stream is open (busy or waiting)
+        with feed.opened(7), feed.opened(8), feed.opened(9):  # streams are open (busy or waiting)
             waiting = asyncio.ensure_future(feed.wait(feed.generation, 5))
             await asyncio.sleep(0)
             committed.extend((7 if i % 2 else 8, _order(i)) for i in range(11, 19))  # 8 orders, two organisations
-            feed.saw(18)
+            committed.append((5, _order(19)))  # an organisation without a stream here: not read
+            feed.saw(19)
             assert await waiting
             assert feed.reads == 3  # 3 + 3 + 2 rows
+            assert asked == [frozenset({7, 8, 9})] * 3
             assert [o.id for o in feed.take(7, 10) or []] == [11, 13, 15, 17]
             assert [o.id for o in feed.take(8, 14) or []] == [16, 18]
             assert feed.take(9, 10) == []  # an organisation with nothing new
+            assert feed.take(5, 10) is None  # no stream of its own here: the feed does not read for it
             assert feed.take(7, 9) is None  # before the window: the stream reads its own queue
-            feed.saw(18)  # heard again (the watcher after the writer): no read, no wake-up
-            assert (feed.reads, feed.generation) == (3, 1)
-            committed.append((7, _order(19)))
-            feed.saw(19)  # the stream is busy, not waiting: the window is kept up to date all the same
-            assert [o.id for o in feed.take(7, 18) or []] == [19] and feed.reads == 4
-
-        committed.append((7, _order(20)))
-        feed.saw(20)  # no stream open: the window is let go rather than read for nobody
-        assert feed.take(7, 19) is None and feed.reads == 4
-        with feed.opened():
+            with feed.opened(5):  # joins the window now: its orders up to the cursor are its own to read
+                assert feed.take(5, 10) is None and feed.take(5, 19) == []
+                committed.append((5, _order(20)))
+                feed.saw(20)
+                assert [o.id for o in feed.take(5, 19) or []] == [20]
+            assert feed.take(5, 19) is None  # its last stream closed: dropped from the window
+            committed.pop()
+            assert feed.reads == 4
+            feed.saw(20)  # heard again (the watcher after the writer): no read, no wake-up
+            assert (feed.reads, feed.generation) == (4, 2)
             committed.append((7, _order(21)))
-            feed.saw(21)  # a new window from the highest id heard before (20): 21 is in it, 20 is not
-            assert [o.id for o in feed.take(7, 20) or []] == [21]
-            assert feed.take(7, 19) is None
+            feed.saw(21)  # the stream is busy, not waiting: the window is kept up to date all the same
+            assert [o.id for o in feed.take(7, 18) or []] == [21] and feed.reads == 5
+            assert asked[-1] == frozenset({7, 8, 9})
+
+        committed.append((7, _order(22)))
+        feed.saw(22)  # no stream open: the window is let go rather than read for nobody
+        assert feed.take(7, 21) is None and feed.reads == 5
+        with feed.opened(7):
+            committed.append((7, _order(23)))
+            feed.saw(23)  # a new window from the highest id heard before (22): 23 is in it, 22 is not
+            assert [o.id for o in feed.take(7, 22) or []] == [23]
+            assert feed.take(7, 21) is None
+            assert asked[-1] == frozenset({7})
         feed.bind(None)
 
     asyncio.run(run())

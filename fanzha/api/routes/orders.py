@@ -100,7 +100,7 @@ async def _desk_events(db: Database, actor: Actor, after_id: int, expires_at: fl
     last = after_id
     quiet_since = time.monotonic()
     woken = False
-    with db.feed.opened():
+    with db.feed.opened(actor.organisation_id or 0):
         while True:
             left = expires_at - time.time()
             if left <= 0:
