@@ -24,6 +24,10 @@ def train(
     seeds: int = typer.Option(3, min=1, max=20, help="Seeds per booster family in the final model."),
     trees: int = typer.Option(500, min=10, max=20_000, help="Boosting rounds per booster (extra-trees: 1.6x)."),
     threads: int = typer.Option(2, min=1, max=256, help="LightGBM threads."),
+    graph_directed: bool | None = typer.Option(
+        None, "--graph-directed/--graph-undirected",
+        help="How to read --graph. Default: undirected if every edge has source < destination (or every edge "
+             "source > destination), as in an export of one triangle of a symmetric matrix; else directed."),
 ) -> None:
     """Train on the labelled rows (unlabelled rows still feed the contact graph)."""
     from fanzha.numbers import byod
@@ -31,14 +35,16 @@ def train(
     try:
         # Randomised splits make weaker rounds: keep the default 800:500 ratio of extra-trees rounds.
         cfg = byod.TrainConfig(seeds=tuple(range(seeds)), n_estimators=trees,
-                               extra_trees_estimators=max(10, round(trees * 1.6)), n_jobs=threads)
+                               extra_trees_estimators=max(10, round(trees * 1.6)), n_jobs=threads,
+                               graph_directed=graph_directed)
         m = byod.train(features, label_col=label_col, id_col=id_col, graph_path=graph, cfg=cfg)
         byod.save(m, model)
     except byod.ByodError as exc:
         raise _fail(str(exc)) from None
     meta = m.meta
+    kind = ("directed" if meta["graph_directed"] else "undirected") if m.uses_graph else "no"
     typer.echo(f"model {m.version}: {meta['n_labelled']} labelled rows ({meta['n_fraud']} fraud), "
-               f"graph={'yes' if m.uses_graph else 'no'}, threshold {m.threshold:.3f}, "
+               f"graph={kind}, threshold {m.threshold:.3f}, "
                f"inner-CV AUC {meta['inner_cv_auc']:.4f}, macro-F1 {meta['inner_cv_macro_f1']:.4f} -> {model}")
 
 

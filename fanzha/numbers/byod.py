@@ -30,9 +30,9 @@ import numpy as np
 import polars as pl
 
 from fanzha.numbers.graph_features import (
-    LABEL_FEATURES,
     ContactGraph,
     GraphError,
+    label_feature_names,
     label_features,
     neighbour_aggregates,
     read_edges,
@@ -40,8 +40,10 @@ from fanzha.numbers.graph_features import (
 )
 
 MODEL_FORMAT = "fanzha-numbers-byod"
-MODEL_FORMAT_VERSION = 2
-PIPELINE_VERSION = "byod-committee-2"
+# 3: the graph's direction is decided (auto-detected or given) at training, recorded in the
+# model ("graph_directed") and reused when scoring; an undirected graph has no in/out columns.
+MODEL_FORMAT_VERSION = 3
+PIPELINE_VERSION = "byod-committee-3"
 
 
 class ByodError(ValueError):
@@ -85,6 +87,9 @@ class TrainConfig:
     linear_c: float = 0.3  # inverse L2 strength of the linear member
     n_jobs: int = 1  # LightGBM threads; 1 is fastest on a small table on a shared machine
     random_state: int = 0
+    # None: read an edge file stored as one triangle (all source < destination, or all >)
+    # as undirected, anything else as directed; True/False: as the carrier says.
+    graph_directed: bool | None = None
 
 
 @dataclass
@@ -175,11 +180,12 @@ def read_table(
                  label_col=label_col, digest=_digest(path))
 
 
-def load_graph(path: Path | None, n: int) -> ContactGraph | None:
+def load_graph(path: Path | None, n: int, directed: bool | None = None) -> ContactGraph | None:
+    """The contact graph over ``n`` rows (``directed=None``: decided from the file)."""
     if path is None:
         return None
     try:
-        return read_edges(path, n)
+        return read_edges(path, n, directed=directed)
     except GraphError as exc:
         raise ByodError(str(exc)) from exc
 
@@ -424,10 +430,10 @@ def train(
     cfg = cfg or TrainConfig()
     table = read_table(features, id_col=id_col, label_col=label_col, require_labels=True)
     assert table.labels is not None
-    graph = load_graph(graph_path, table.x.shape[0])
-    use_graph = graph is not None and cfg.use_graph
-    static, names = static_features(table.x, table.names, graph if use_graph else None, cfg.aggregates)
-    design_names = names + (LABEL_FEATURES if use_graph else [])
+    graph = load_graph(graph_path, table.x.shape[0], cfg.graph_directed) if cfg.use_graph else None
+    use_graph = graph is not None
+    static, names = static_features(table.x, table.names, graph, cfg.aggregates)
+    design_names = names + (label_feature_names(graph.directed) if graph is not None else [])
     y = table.labels
     rows = np.flatnonzero(~np.isnan(y))
     committee, platt, threshold, inner = fit(static, len(table.names), graph, y, rows, cfg)
@@ -445,6 +451,10 @@ def train(
         "n_labelled": int(rows.size),
         "n_fraud": int(np.nansum(y)),
         "graph": bool(use_graph),
+        # How the edge file was read; scoring reads its graph the same way.
+        "graph_directed": graph.directed if graph is not None else None,
+        "graph_direction": ("auto" if cfg.graph_directed is None else "given") if graph is not None else None,
+        "graph_edges": graph.n_edges if graph is not None else 0,
         "threshold": threshold,
         "platt": list(platt),
         "n_estimators": cfg.n_estimators,
@@ -494,6 +504,10 @@ def load(path: Path) -> ByodModel:
         raise ByodError(f"{path} is not a fanzha numbers model: {exc}") from exc
     if meta.get("format") != MODEL_FORMAT:
         raise ByodError(f"{path} is not a fanzha numbers model (format {meta.get('format')!r})")
+    if meta.get("format_version") == 2:
+        raise ByodError(f"{path}: model format version 2 (pipeline {meta.get('pipeline')}) read every contact "
+                        f"graph as directed, so a graph stored as one triangle gave it features that depend "
+                        f"on the row order; this fanzha reads version {MODEL_FORMAT_VERSION}: retrain it")
     if meta.get("format_version") != MODEL_FORMAT_VERSION:
         raise ByodError(f"{path}: model format version {meta.get('format_version')} is not supported "
                         f"(this fanzha reads {MODEL_FORMAT_VERSION}); retrain it")
@@ -527,8 +541,12 @@ def score(
                        features=model.input_features)
     if model.uses_graph and graph_path is None:
         raise ByodError("this model was trained with a contact graph: pass --graph (edges over the scored rows)")
-    graph = load_graph(graph_path, table.x.shape[0]) if model.uses_graph else None
-    static, _ = static_features(table.x, table.names, graph, str(model.meta.get("aggregates", "compact")))
+    # The graph is read the way it was read in training (not re-detected from this file).
+    directed = bool(model.meta["graph_directed"]) if model.uses_graph else None
+    graph = load_graph(graph_path, table.x.shape[0], directed) if model.uses_graph else None
+    static, names = static_features(table.x, table.names, graph, str(model.meta.get("aggregates", "compact")))
+    if graph is not None and names + label_feature_names(graph.directed) != model.design_features:
+        raise ByodError("the scored design does not match the model's design features: retrain the model")
     visible = None
     if graph is not None:
         visible = np.array([model.known_labels.get(i, np.nan) for i in table.ids.tolist()], dtype=np.float64)

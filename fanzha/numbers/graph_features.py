@@ -4,7 +4,8 @@ Fraud numbers call each other's victims and share infrastructure, so the neighbo
 of a number says much about it. Three families, all as plain numpy arrays aligned with
 the rows of the feature table:
 
-- structure: in/out/undirected degree, reciprocity, neighbours' degree, triangles;
+- structure: degree (and, for a directed graph, in/out degree and reciprocity),
+  neighbours' degree, triangles;
 - neighbour aggregates: mean and max of the neighbours' own features (1 hop) and the
   mean of those means (2 hops), which needs no labels at all;
 - label features: how many neighbours (1 and 2 hops) are *visibly* labelled fraud.
@@ -13,10 +14,18 @@ Leakage rule: :func:`label_features` only ever reads the labels it is given as v
 (NaN = not visible) and never a row's own label, not even through a 2-hop path that comes
 back to the row. Cross-validation passes the training-fold labels only, so a held-out
 row's label cannot reach any feature of its fold.
+
+Direction: an undirected graph is often exported as its upper (or lower) triangle, each
+edge once with the smaller row position first. Read as directed, such a file makes
+"out-degree", "in-degree" and the in/out label shares functions of the row order, not of
+who called whom. :func:`read_edges` recognises that shape (every edge one way round, at
+least :data:`MIN_EDGES_TO_DETECT` edges) and treats the graph as undirected: the
+direction-dependent columns are then left out.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,21 +33,46 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+log = logging.getLogger(__name__)
+
+# Fewer edges than this, all one way round, can happen by chance in a directed graph.
+MIN_EDGES_TO_DETECT = 100
+
 
 class GraphError(ValueError):
     """The edge list cannot be used with this feature table (message says why)."""
 
 
+def triangular_export(src: np.ndarray, dst: np.ndarray) -> bool:
+    """True when the (self-loop-free) edges look like one triangle of a symmetric matrix:
+    at least MIN_EDGES_TO_DETECT of them, and all with source < destination or all with
+    source > destination. A directed contact graph with that many edges has both kinds."""
+    src, dst = np.asarray(src), np.asarray(dst)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    if src.size < MIN_EDGES_TO_DETECT:
+        return False
+    return bool((src < dst).all() or (src > dst).all())
+
+
 @dataclass(frozen=True)
 class ContactGraph:
-    """A directed contact graph over ``n`` rows plus its undirected, self-loop-free view."""
+    """A contact graph over ``n`` rows: its undirected, self-loop-free view ``adj`` and,
+    when ``directed``, who contacted whom (``out_adj``; for an undirected graph ``out_adj``
+    is ``adj``, so nothing can read a direction that the data does not have)."""
 
     n: int
-    out_adj: sp.csr_matrix  # directed, binary: out_adj[i, j] = 1 if i contacted j
+    out_adj: sp.csr_matrix  # binary: out_adj[i, j] = 1 if i contacted j (symmetric when undirected)
     adj: sp.csr_matrix  # undirected, binary, no self loops
+    directed: bool = True
+
+    @property
+    def n_edges(self) -> int:
+        """Distinct edges (an undirected edge counts once)."""
+        return int(self.out_adj.nnz) if self.directed else int(self.adj.nnz // 2)
 
     @classmethod
-    def from_edges(cls, src: np.ndarray, dst: np.ndarray, n: int) -> ContactGraph:
+    def from_edges(cls, src: np.ndarray, dst: np.ndarray, n: int, directed: bool = True) -> ContactGraph:
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
         if src.shape != dst.shape:
@@ -56,15 +90,19 @@ class ContactGraph:
         out_adj.data[:] = 1.0  # duplicate edges count once
         adj = (out_adj + out_adj.T).tocsr()
         adj.data[:] = 1.0
-        return cls(n=n, out_adj=out_adj, adj=adj)
+        return cls(n=n, out_adj=out_adj if directed else adj, adj=adj, directed=directed)
 
     @property
     def degree(self) -> np.ndarray:
         return np.asarray(self.adj.sum(axis=1)).ravel()
 
 
-def read_edges(path: Path, n: int) -> ContactGraph:
-    """An edge CSV with two integer columns (0-based row positions: source, destination)."""
+def read_edges(path: Path, n: int, directed: bool | None = None) -> ContactGraph:
+    """An edge CSV with two integer columns (0-based row positions: source, destination).
+
+    ``directed=None`` decides from the file: a triangular export (see
+    :func:`triangular_export`) is read as undirected, anything else as directed.
+    """
     try:
         df = pl.read_csv(path, infer_schema_length=10_000)
     except (OSError, pl.exceptions.PolarsError) as exc:
@@ -77,7 +115,14 @@ def read_edges(path: Path, n: int) -> ContactGraph:
             raise GraphError(f"{path}: column {c!r} must hold integer row positions, found {df[c].dtype}")
         if df[c].null_count():
             raise GraphError(f"{path}: column {c!r} has blank cells")
-    return ContactGraph.from_edges(df[cols[0]].to_numpy(), df[cols[1]].to_numpy(), n)
+    src, dst = df[cols[0]].to_numpy(), df[cols[1]].to_numpy()
+    if directed is None:
+        directed = not triangular_export(src, dst)
+        if not directed:
+            log.warning("%s: every edge has its %s row position first, as in one triangle of a symmetric "
+                        "matrix; reading the graph as undirected (direction-dependent features left out)",
+                        path, "smaller" if (src < dst).any() else "larger")
+    return ContactGraph.from_edges(src, dst, n, directed=directed)
 
 
 def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,8 +131,12 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+DIRECTED_STRUCTURE = ["g_out_degree", "g_in_degree", "g_out_share", "g_reciprocity"]
+
+
 def structure_features(g: ContactGraph) -> tuple[np.ndarray, list[str]]:
-    """Degrees, reciprocity, neighbours' degrees and triangles (no labels, no features)."""
+    """Degrees, reciprocity, neighbours' degrees and triangles (no labels, no features);
+    the direction-dependent ones (:data:`DIRECTED_STRUCTURE`) only for a directed graph."""
     out_deg = np.asarray(g.out_adj.sum(axis=1)).ravel()
     in_deg = np.asarray(g.out_adj.sum(axis=0)).ravel()
     mutual = np.asarray(g.out_adj.multiply(g.out_adj.T).sum(axis=1)).ravel()
@@ -109,6 +158,8 @@ def structure_features(g: ContactGraph) -> tuple[np.ndarray, list[str]]:
         "g_triangles": tri,
         "g_clustering": clustering,
     }
+    if not g.directed:
+        cols = {k: v for k, v in cols.items() if k not in DIRECTED_STRUCTURE}
     return np.column_stack(list(cols.values())).astype(np.float64), list(cols)
 
 
@@ -168,6 +219,12 @@ LABEL_FEATURES = [
     "lab_2hop_labelled",
     "lab_2hop_fraud_share",
 ]
+DIRECTED_LABEL_FEATURES = ["lab_in_fraud_share", "lab_out_fraud_share"]
+
+
+def label_feature_names(directed: bool) -> list[str]:
+    """The columns :func:`label_features` returns for a graph of this kind."""
+    return [c for c in LABEL_FEATURES if directed or c not in DIRECTED_LABEL_FEATURES]
 
 
 def label_features(g: ContactGraph, visible: np.ndarray, prior_weight: float = 2.0) -> np.ndarray:
@@ -177,7 +234,8 @@ def label_features(g: ContactGraph, visible: np.ndarray, prior_weight: float = 2
     towards the visible fraud rate with ``prior_weight`` pseudo-neighbours so that one
     labelled neighbour does not look like certainty. 2-hop counts are walks i-j-k with
     k != i: the walks that come back to i (there are deg(i) of them) are subtracted, so
-    a training row's own label never feeds its own feature.
+    a training row's own label never feeds its own feature. Columns:
+    :func:`label_feature_names` (no in/out shares for an undirected graph).
     """
     visible = np.asarray(visible, dtype=np.float64)
     if visible.shape != (g.n,):
@@ -191,10 +249,12 @@ def label_features(g: ContactGraph, visible: np.ndarray, prior_weight: float = 2
 
     # adj has no self loops, so the 1-hop sums never include the row itself.
     f1, n1 = g.adj @ fraud, g.adj @ lab
-    fin, nin = g.out_adj.T @ fraud, g.out_adj.T @ lab
-    fout, nout = g.out_adj @ fraud, g.out_adj @ lab
     deg = g.degree
     f2 = g.adj @ f1 - deg * fraud
     n2 = g.adj @ n1 - deg * lab
-    cols = [f1, n1, share(f1, n1), share(fin, nin), share(fout, nout), f2, n2, share(f2, n2)]
-    return np.column_stack(cols).astype(np.float64)
+    cols = {"lab_nb_fraud": f1, "lab_nb_labelled": n1, "lab_nb_fraud_share": share(f1, n1),
+            "lab_2hop_fraud": f2, "lab_2hop_labelled": n2, "lab_2hop_fraud_share": share(f2, n2)}
+    if g.directed:
+        cols["lab_in_fraud_share"] = share(g.out_adj.T @ fraud, g.out_adj.T @ lab)
+        cols["lab_out_fraud_share"] = share(g.out_adj @ fraud, g.out_adj @ lab)
+    return np.column_stack([cols[c] for c in label_feature_names(g.directed)]).astype(np.float64)

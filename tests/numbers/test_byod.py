@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,13 @@ from typer.testing import CliRunner
 from fanzha.bench.numbers import cross_validate
 from fanzha.cli.main import app
 from fanzha.numbers import byod
-from fanzha.numbers.graph_features import ContactGraph, label_features, structure_features
+from fanzha.numbers.graph_features import (
+    ContactGraph,
+    label_features,
+    read_edges,
+    structure_features,
+    triangular_export,
+)
 
 SICHUAN = Path("/work/shared/data/sichuan")
 runner = CliRunner()
@@ -177,6 +184,110 @@ def test_structure_features_match_networkx() -> None:
     rec = [sum(d.has_edge(j, i) for j in d.successors(i)) / d.out_degree(i) if d.out_degree(i) else np.nan
            for i in range(n)]
     assert np.allclose(col["g_reciprocity"], rec, equal_nan=True)
+
+
+def _upper_triangle(graph: Path, order: np.ndarray | None = None) -> pl.DataFrame:
+    """The synthetic graph as an undirected edge list stored once per edge, smaller row first;
+    ``order[k]`` = the original row now at position k (the table's rows permuted)."""
+    e = pl.read_csv(graph)
+    src, dst = e["src_row"].to_numpy(), e["dst_row"].to_numpy()
+    if order is not None:
+        pos = np.argsort(order)  # original row -> its new position
+        src, dst = pos[src], pos[dst]
+    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    pairs = np.unique(np.column_stack([lo, hi]), axis=0)
+    return pl.DataFrame({"src_row": pairs[:, 0], "dst_row": pairs[:, 1]})
+
+
+def test_triangular_export_is_undirected_and_scores_do_not_depend_on_row_order(tmp_path: Path) -> None:
+    """An upper-triangle edge file of a table and of the same table with its rows shuffled
+    describe the same graph: the scores must be the same number by number. Read as directed
+    (the earlier behaviour, still available with --graph-directed), they are not."""
+    feats, graph, y, blank = synthetic(tmp_path)
+    tri = _write(tmp_path, "tri.csv", _upper_triangle(graph))
+    order = np.random.default_rng(5).permutation(len(y))
+    df = pl.read_csv(feats)
+    feats_p = _write(tmp_path, "perm.csv", df[order.tolist()])
+    tri_p = _write(tmp_path, "tri_perm.csv", _upper_triangle(graph, order))
+    assert (pl.read_csv(tri_p)["src_row"] < pl.read_csv(tri_p)["dst_row"]).all()
+    cfg = byod.TrainConfig(seeds=(0,), n_estimators=60, extra_trees_estimators=60, inner_folds=3, n_jobs=1)
+
+    m = byod.train(feats, graph_path=tri, cfg=cfg)
+    assert m.meta["graph_directed"] is False and m.meta["graph_direction"] == "auto"
+    assert m.meta["graph_edges"] == pl.read_csv(tri).height
+    for col in ("g_out_degree", "g_in_degree", "g_out_share", "g_reciprocity", "lab_in_fraud_share"):
+        assert col not in m.design_features
+    assert "g_degree" in m.design_features and "lab_nb_fraud_share" in m.design_features
+    byod.save(m, tmp_path / "m.json")
+    m = byod.load(tmp_path / "m.json")
+    s = byod.score(m, feats, graph_path=tri)["score"].to_numpy()
+    s_p = byod.score(m, feats_p, graph_path=tri_p)["score"].to_numpy()
+    assert np.allclose(s_p, s[order], atol=1e-9)
+    assert roc_auc_score(y[blank], s[blank]) > 0.85
+
+    d = byod.train(feats, graph_path=tri, cfg=dataclasses.replace(cfg, graph_directed=True))
+    assert d.meta["graph_directed"] is True and "g_out_degree" in d.design_features
+    s = byod.score(d, feats, graph_path=tri)["score"].to_numpy()
+    s_p = byod.score(d, feats_p, graph_path=tri_p)["score"].to_numpy()
+    assert not np.allclose(s_p, s[order], atol=1e-3)
+
+
+def test_graph_direction_detection() -> None:
+    rng = np.random.default_rng(4)
+    src, dst = rng.integers(0, 500, 300), rng.integers(0, 500, 300)
+    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    assert not triangular_export(src, dst)  # a directed graph has edges both ways round
+    assert triangular_export(lo, hi) and triangular_export(hi, lo)
+    assert triangular_export(np.append(lo, 7), np.append(hi, 7))  # a self loop does not count
+    assert not triangular_export(lo[:99], hi[:99])  # too few edges to tell
+    assert not triangular_export(np.append(lo, 9), np.append(hi, 3))  # one edge the other way round
+    g = ContactGraph.from_edges(lo, hi, 500, directed=False)
+    assert (g.out_adj != g.out_adj.T).nnz == 0 and g.n_edges == np.unique(np.column_stack([lo, hi])[lo != hi],
+                                                                             axis=0).shape[0]
+    names = structure_features(g)[1]
+    assert "g_out_degree" not in names and "g_degree" in names
+    assert label_features(g, np.full(500, np.nan)).shape == (500, 6)
+
+
+def test_directed_graph_stays_directed_and_the_choice_can_be_given(tmp_path: Path) -> None:
+    feats, graph, _, _ = synthetic(tmp_path, n=200)
+    assert read_edges(graph, 200).directed  # synthetic edges go both ways round
+    model, out = tmp_path / "m.json", tmp_path / "s.csv"
+    base = ["numbers", "train", "--features", str(feats), "--graph", str(graph), "--model", str(model),
+            "--seeds", "1", "--trees", "40", "--threads", "1"]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "m.json.meta.json").read_text())
+    assert meta["graph_directed"] is True and meta["graph_direction"] == "auto"
+    assert "g_out_degree" in meta["design_features"] and "lab_out_fraud_share" in meta["design_features"]
+
+    r = runner.invoke(app, [*base, "--graph-undirected"])
+    assert r.exit_code == 0, r.output
+    assert "graph=undirected" in r.output
+    meta = json.loads((tmp_path / "m.json.meta.json").read_text())
+    assert meta["graph_directed"] is False and meta["graph_direction"] == "given"
+    assert "g_out_degree" not in meta["design_features"]
+    # score reads the graph as the model was trained (undirected), with no flag of its own.
+    r = runner.invoke(app, ["numbers", "score", "--features", str(feats), "--graph", str(graph),
+                            "--model", str(model), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    m = byod.load(model)
+    t = byod.read_table(feats)
+    g = byod.load_graph(graph, 200, directed=False)
+    static, _ = byod.static_features(t.x, t.names, g)
+    vis = np.array([m.known_labels.get(i, np.nan) for i in t.ids.tolist()])
+    assert np.allclose(pl.read_csv(out)["score"].to_numpy(), m.score_rows(static, g, vis), atol=1e-6)
+
+
+def test_model_of_format_2_is_refused_with_a_reason(tmp_path: Path) -> None:
+    feats, _, _, _ = synthetic(tmp_path, n=80)
+    path = tmp_path / "m.json"
+    byod.save(byod.train(feats, cfg=byod.TrainConfig(seeds=(0,), n_estimators=10, n_jobs=1)), path)
+    doc = json.loads(path.read_text())
+    doc["meta"]["format_version"] = 2
+    path.write_text(json.dumps(doc))
+    with pytest.raises(byod.ByodError, match=r"version 2 .*retrain"):
+        byod.load(path)
 
 
 def _write(tmp: Path, name: str, df: pl.DataFrame) -> Path:
