@@ -73,7 +73,7 @@ class Database:
         # PostgreSQL: every write transaction that made orders notifies the other processes' desk streams.
         postgres = normalise_url(url).get_backend_name() == "postgresql"
         # (The payload is the highest new order id: a process that has already seen it skips the wake-up.)
-        self._notify = CHANNEL if postgres else None
+        self._notify_channel = CHANNEL if postgres else None
         self.actors = ActorCache(self)
         self.feed = OrderFeed()  # committed writes that made orders wake the desk streams of this process
         # Its own one-connection pool: only the event loop's thread uses it, so checking a
@@ -139,7 +139,7 @@ class Database:
         if self._write_lock is None:
             with session_scope(self.write_sessions) as session:
                 yield session
-                new_max = new_orders_max_id(session, notify=self._notify)
+                new_max = new_orders_max_id(session, notify=self._notify_channel)
         else:
             with self._write_lock, _file_lock(self._lock_file), session_scope(self.write_sessions) as session:
                 yield session

@@ -68,8 +68,7 @@ class OrderFeed:
         self.reads = 0  # shared reads made (tests and tuning)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: set[asyncio.Future[None]] = set()
-        self.streams = 0  # streams open on this feed (each inside :meth:`opened`)
-        self._open: dict[int, int] = {}  # organisation id → its streams open on this feed
+        self._open: dict[int, int] = {}  # organisation id → its streams open on this feed (each inside :meth:`opened`)
         self._reader: OrderReader | None = None
         # For each organisation in ``_since``: its every order with _since[org] < id <= cursor, oldest first
         # (cursor None: no window).
@@ -158,7 +157,7 @@ class OrderFeed:
     @property
     def listening(self) -> bool:
         """Whether any stream is open (the SQLite watcher looks less often when none is)."""
-        return self.streams > 0
+        return bool(self._open)
 
     @contextlib.contextmanager
     def opened(self, organisation_id: int) -> Iterator[None]:
@@ -168,14 +167,12 @@ class OrderFeed:
         waiting when the next commit is heard, and the window must not lapse then. The
         feed reads the organisation's orders from now on; those before, its stream reads itself.
         """
-        self.streams += 1
         self._open[organisation_id] = self._open.get(organisation_id, 0) + 1
         if self._cursor is not None:
             self._since.setdefault(organisation_id, self._cursor)
         try:
             yield
         finally:
-            self.streams -= 1
             self._open[organisation_id] -= 1
             if not self._open[organisation_id]:  # its last stream closed: stop reading for it
                 del self._open[organisation_id]

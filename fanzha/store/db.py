@@ -210,7 +210,7 @@ def insert_rows(session: Session, target: Table, rows: list[dict[str, Any]]) -> 
         return
     columns = tuple(rows[0])
     for n, row in enumerate(rows):
-        if len(row) != len(columns) or any(name not in row for name in columns):
+        if row.keys() != rows[0].keys():
             raise ValueError(f"insert_rows: row {n} has other columns than row 0 ({sorted(row)} vs {sorted(columns)})")
     values = {f"c{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
     for col in target.columns:
