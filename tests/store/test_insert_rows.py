@@ -1,4 +1,4 @@
-"""``insert_rows``: one statement per table on PostgreSQL (``unnest``), and the same rows as a plain executemany."""
+"""``insert_rows``: one ``COPY`` per table on PostgreSQL, and the same rows as a plain executemany."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Table, event, func, insert, select, text
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fanzha.contracts.vocab import Typology
@@ -93,7 +93,7 @@ def test_bad_values_are_refused_and_nothing_is_written(sessions: sessionmaker[Se
         assert s.scalar(select(func.count()).select_from(AuditLog)) == 0
 
 
-def test_one_statement_for_the_whole_batch_on_postgresql(sessions: sessionmaker[Session]) -> None:
+def test_one_copy_for_the_whole_batch_on_postgresql(sessions: sessionmaker[Session]) -> None:
     if sessions.kw["bind"].dialect.name != "postgresql":
         pytest.skip("PostgreSQL only: SQLite takes an executemany")
     with session_scope(sessions) as s:
@@ -108,5 +108,16 @@ def test_one_statement_for_the_whole_batch_on_postgresql(sessions: sessionmaker[
             insert_rows(s, AUDIT, _audit_rows("one"))
         finally:
             event.remove(conn, "before_cursor_execute", count)
-        assert len(seen) == 1 and "unnest" in seen[0]
+        assert seen == []  # no INSERT at all, let alone one per row: the rows went in by COPY
         assert s.execute(text("SELECT count(*) FROM audit_log WHERE username LIKE 'one-%'")).scalar() == 7
+
+
+def test_a_unique_index_violation_is_sqlalchemys_integrity_error(sessions: sessionmaker[Session]) -> None:
+    """The intake writer retries a report that lost a race on a unique index: it must see the usual error."""
+    rows = [{"idempotency_key": "same", "reported_at": T0}, {"idempotency_key": "same", "reported_at": T0}]
+    with session_scope(sessions) as s:
+        with pytest.raises(IntegrityError), s.begin_nested():
+            insert_rows(s, CASES, rows)
+        insert_rows(s, CASES, [{"idempotency_key": key, "reported_at": T0} for key in ("a", "b")])
+    with session_scope(sessions) as s:
+        assert sorted(s.execute(select(CASES.c.idempotency_key)).scalars()) == ["a", "b"]
