@@ -25,7 +25,7 @@ from fanzha.api.core.security import LoginLimiter
 from fanzha.api.deps import Database
 from fanzha.api.feed import watch_commits
 from fanzha.api.routes import audit, auth, cases, orders, organisations, returns, warnings
-from fanzha.api.writer import IntakeWriter
+from fanzha.api.writer import IntakeArrivals, IntakeWriter
 from fanzha.response import escalation, service
 from fanzha.response.escalation import DEFAULT_POLICY, EscalationPolicy
 from fanzha.response.outbox import Dispatcher
@@ -183,6 +183,7 @@ def create_app(
     app.state.settings = settings
     app.state.db = Database(url)
     app.state.intake_writer = IntakeWriter(app.state.db)
+    app.add_middleware(IntakeArrivals, writer=app.state.intake_writer)
     app.state.policy = policy
     app.state.intake_hook = intake_hook
     app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)

@@ -18,6 +18,14 @@ Each report is still atomic in effect:
   201 has a durable case, and one that did not resends the same idempotency key;
 * two reports with one idempotency key in one batch: the second finds the first's case
   inside the transaction and is answered with it (200), as if it came later.
+
+A batch also waits for the intake requests this process has begun to receive but not
+yet queued (:class:`IntakeArrivals` counts them from their first byte), for at most
+``gather_seconds``. Without that, the first report of a burst was often written alone:
+the event loop was still reading and validating the others, with gaps longer than the
+linger between them, and the rest of the burst then waited behind a batch of one that
+took as long as a batch of fifty (on PostgreSQL, in one run of eight bursts, p99 129 ms
+for such a burst against 92-113 ms for bursts written in one batch per worker).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import contextlib
 import logging
 import queue
 import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,26 +63,60 @@ class _Job:
     retry: bool = field(default=False)
 
 
+INTAKE_PATH = "/api/cases"
+ARRIVAL_SCOPE_KEY = "fanzha.intake_arrival"
+"""Where :class:`IntakeArrivals` leaves a request's :class:`Arrival` in the ASGI scope."""
+
+
+class Arrival:
+    """One intake request from its first byte until it is queued for the writer, or has ended without."""
+
+    __slots__ = ("_writer", "open")
+
+    def __init__(self, writer: IntakeWriter) -> None:
+        self._writer = writer
+        self.open = True
+        writer.arriving += 1
+
+    def close(self) -> None:
+        """It is queued, or it ended (rejected, say) without a report to write; on the event loop's thread."""
+        if self.open:
+            self.open = False
+            self._writer.arriving -= 1
+
+
 class IntakeWriter:
     """The process's single intake writer; :meth:`submit` is awaited by the API route."""
 
-    def __init__(self, db: Any, max_batch: int = 64, linger_seconds: float = 0.002) -> None:
+    def __init__(self, db: Any, max_batch: int = 64, linger_seconds: float = 0.002,
+                 gather_seconds: float = 0.02) -> None:
         self.db = db  # fanzha.api.deps.Database (not imported: deps imports this module's users)
         self.max_batch = max_batch
         # How long the writer waits for the next report of a burst before writing what it has:
         # a batch of 6 cost 2.5 ms of CPU per report, one of 50 cost 1.5 ms; a lone report waits this once.
+        if linger_seconds <= 0:
+            raise ValueError("linger_seconds must be positive")
         self.linger_seconds = linger_seconds
+        # How long a batch may wait, in all, for reports still arriving (see the module docstring).
+        self.gather_seconds = gather_seconds
+        self.arriving = 0  # intake requests begun, not yet queued; changed on the event loop, read by the writer
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0  # how many transactions were committed (tests and tuning)
 
-    async def submit(self, report: ReportCreate, actor: Actor, **kwargs: Any) -> IntakeResult:
-        """Queue ``report`` and wait until it is committed (or has failed on its own)."""
+    async def submit(self, report: ReportCreate, actor: Actor, arrival: Arrival | None = None,
+                     **kwargs: Any) -> IntakeResult:
+        """Queue ``report`` and wait until it is committed (or has failed on its own).
+
+        ``arrival`` is the request's, closed here: once queued it no longer holds a batch back.
+        """
         self._ensure_started()
         loop = asyncio.get_running_loop()
         job = _Job(report, actor, kwargs, loop, loop.create_future())
         self._queue.put(job)
+        if arrival is not None:
+            arrival.close()
         return await job.future
 
     def _ensure_started(self) -> None:
@@ -98,11 +142,13 @@ class IntakeWriter:
                 return
             batch = [job]
             stop = False
+            gather_until = time.monotonic() + self.gather_seconds
             while len(batch) < self.max_batch:
                 try:
-                    more = self._queue.get(timeout=self.linger_seconds) if self.linger_seconds > 0 \
-                        else self._queue.get_nowait()
+                    more = self._queue.get(timeout=self.linger_seconds)
                 except queue.Empty:
+                    if self.arriving > 0 and time.monotonic() < gather_until:
+                        continue  # reports still being read and validated join this batch
                     break
                 if more is None:
                     stop = True
@@ -187,3 +233,32 @@ def _answer(job: _Job) -> None:
 
     with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody is waiting
         job.loop.call_soon_threadsafe(settle)
+
+
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                   Awaitable[None]]
+
+
+class IntakeArrivals:
+    """ASGI middleware: an :class:`Arrival` for every ``POST /api/cases`` from its first byte.
+
+    It runs before the body is read, the token checked and the report validated, so the
+    writer knows reports are on their way while the event loop is still busy with them.
+    The route closes the arrival when it queues the report; this closes it when the
+    request ends without doing so (a 401 or a 422).
+    """
+
+    def __init__(self, app: ASGIApp, writer: IntakeWriter) -> None:
+        self.app = app
+        self.writer = writer
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != INTAKE_PATH:
+            await self.app(scope, receive, send)
+            return
+        arrival = scope[ARRIVAL_SCOPE_KEY] = Arrival(self.writer)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            arrival.close()

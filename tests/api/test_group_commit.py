@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fanzha.api.deps import Database
-from fanzha.api.writer import IntakeWriter
+from fanzha.api.writer import Arrival, IntakeWriter
 from fanzha.response.schemas import ReportCreate
 from fanzha.response.seed import seed_demo
 from fanzha.response.service import IntakeResult, InvalidInput
@@ -152,3 +153,58 @@ def test_a_batch_whose_commit_fails_is_written_again_report_by_report(db: Databa
     with db.read() as s:
         assert set(s.scalars(select(Case.idempotency_key))) == {"c-1", "c-2"}
         assert s.scalar(select(func.count()).select_from(TraceJob)) == 2
+
+
+def _two_reports_apart(writer: IntakeWriter, actor: Actor, arrival: Arrival | None, gap: float,
+                       tag: str) -> list[IntakeResult]:
+    """Report 1 at once, report 2 ``gap`` seconds later (closing ``arrival`` as the route does when it queues)."""
+
+    async def run() -> list[IntakeResult]:
+        first = asyncio.ensure_future(writer.submit(_report(f"{tag}-1", f"62220000{tag}01"), actor))
+        await asyncio.sleep(gap)
+        second = asyncio.ensure_future(writer.submit(_report(f"{tag}-2", f"62220000{tag}02"), actor, arrival))
+        return list(await asyncio.gather(first, second))
+
+    return asyncio.run(run())
+
+
+def test_a_report_still_arriving_joins_the_batch(db: Database) -> None:
+    """While a request is being read and validated, the batch waits for it (up to gather_seconds)."""
+    actor = _intake(db)
+    alone = IntakeWriter(db, gather_seconds=5.0)
+    try:
+        results = _two_reports_apart(alone, actor, None, 0.3, "400000")  # nothing announced: two batches
+    finally:
+        alone.close()
+    assert alone.batches == 2 and all(r.created for r in results)
+    gathering = IntakeWriter(db, gather_seconds=5.0)
+    try:
+        results = _two_reports_apart(gathering, actor, Arrival(gathering), 0.3, "410000")
+    finally:
+        gathering.close()
+    assert gathering.batches == 1 and all(r.created for r in results)
+    assert gathering.arriving == 0
+
+
+def test_a_request_that_never_arrives_holds_a_batch_back_for_gather_seconds_at_most(db: Database) -> None:
+    writer = IntakeWriter(db, gather_seconds=0.3)
+    stuck = Arrival(writer)  # a client that sent its headers and then stalled
+
+    async def one() -> tuple[IntakeResult, float]:
+        started = time.monotonic()
+        result = await writer.submit(_report("stuck-1", "6222000000000501"), _intake(db))
+        return result, time.monotonic() - started
+
+    try:
+        result, waited = asyncio.run(asyncio.wait_for(one(), 30))
+    finally:
+        writer.close()
+    assert result.created and writer.batches == 1
+    assert waited >= 0.3  # it did wait for the stalled request ...
+    stuck.close()
+    assert writer.arriving == 0
+
+
+def test_linger_must_be_positive(db: Database) -> None:
+    with pytest.raises(ValueError, match="linger_seconds"):
+        IntakeWriter(db, linger_seconds=0)

@@ -145,6 +145,18 @@ def test_an_unknown_bank_goes_to_the_centers_desk(live: LiveServer) -> None:
     assert [o["target"] for o in queue] == ["999000111"]
 
 
+def test_every_intake_request_stops_counting_as_arriving_when_it_ends(live: LiveServer) -> None:
+    """A request the writer waited for while it was read leaves the count, queued or refused (401, 422)."""
+    writer = live.app.state.intake_writer
+    assert live.report(report_body(9), "counted").status_code == 201
+    unsigned = live.client.post("/api/cases", json=report_body(10), headers={"Idempotency-Key": "no-token"})
+    assert unsigned.status_code == 401
+    bad = report_body(11)
+    bad["typology"] = "lottery"
+    assert live.report(bad, "refused").status_code == 422
+    assert writer.arriving == 0
+
+
 def test_creating_a_case_is_audited_as_personal_data(live: LiveServer) -> None:
     r = live.report(report_body(8), "audited")
     with session_scope(session_factory(live.url)) as s:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from fanzha.api.deps import DbDep, HookDep, PolicyDep, SettingsDep, require
-from fanzha.api.writer import IntakeWriter
+from fanzha.api.writer import ARRIVAL_SCOPE_KEY, IntakeWriter
 from fanzha.response import service
 from fanzha.response.schemas import CasePublic, CaseSummary, ReportCreate
 from fanzha.response.service import CASE_READERS, INTAKE_ROLES, InvalidInput
@@ -43,8 +43,8 @@ async def submit_report(
         raise InvalidInput(("header", "Idempotency-Key"), "differs from the body's idempotency_key")
     # Group commit (fanzha.api.writer): concurrent reports share one transaction, a SAVEPOINT each.
     writer: IntakeWriter = request.app.state.intake_writer
-    result = await writer.submit(report, actor, idempotency_key=idempotency_key, home_city=settings.home_city,
-                                 policy=policy, hook=hook)
+    result = await writer.submit(report, actor, request.scope.get(ARRIVAL_SCOPE_KEY), idempotency_key=idempotency_key,
+                                 home_city=settings.home_city, policy=policy, hook=hook)
     # The case was built from what was written: serialise it once, no second validation pass.
     return Response(result.case.model_dump_json(), media_type="application/json",
                     status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
