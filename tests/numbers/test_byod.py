@@ -17,6 +17,7 @@ from fanzha.bench.numbers import cross_validate
 from fanzha.cli.main import app
 from fanzha.numbers import byod
 from fanzha.numbers.graph_features import (
+    DIRECTED_STRUCTURE,
     ContactGraph,
     label_features,
     read_edges,
@@ -184,6 +185,11 @@ def test_structure_features_match_networkx() -> None:
     rec = [sum(d.has_edge(j, i) for j in d.successors(i)) / d.out_degree(i) if d.out_degree(i) else np.nan
            for i in range(n)]
     assert np.allclose(col["g_reciprocity"], rec, equal_nan=True)
+    # A saved model names its columns in this order; the undirected set is the same without the directed ones.
+    assert names[:5] == ["g_out_degree", "g_in_degree", "g_degree", "g_out_share", "g_reciprocity"]
+    undirected_f, undirected = structure_features(ContactGraph.from_edges(src, dst, n, directed=False))
+    assert undirected == [c for c in names if c not in DIRECTED_STRUCTURE]
+    assert np.array_equal(undirected_f, f[:, [names.index(c) for c in undirected]], equal_nan=True)
 
 
 def _upper_triangle(graph: Path, order: np.ndarray | None = None) -> pl.DataFrame:
