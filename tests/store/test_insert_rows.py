@@ -121,3 +121,15 @@ def test_a_unique_index_violation_is_sqlalchemys_integrity_error(sessions: sessi
         insert_rows(s, CASES, [{"idempotency_key": key, "reported_at": T0} for key in ("a", "b")])
     with session_scope(sessions) as s:
         assert sorted(s.execute(select(CASES.c.idempotency_key)).scalars()) == ["a", "b"]
+
+
+def test_text_that_means_something_to_copy_is_stored_as_given(sessions: sessionmaker[Session]) -> None:
+    """COPY's text format gives backslash, tab, newline and ``\\N`` (null) meanings: values must not take them."""
+    tricky = ["back\\slash", "tab\there", "new\nline", "cr\rx", "\\N", "quote'\"", "", "全角\u3000空格"]
+    rows = [{"at": T0, "username": f"t{i}", "action": "x", "object_type": t, "details": {"v": t, "k": [t]}}
+            for i, t in enumerate(tricky)]
+    with session_scope(sessions) as s:
+        insert_rows(s, AUDIT, rows)
+    with session_scope(sessions) as s:
+        got = s.execute(select(AUDIT.c.object_type, AUDIT.c.details).order_by(AUDIT.c.username)).all()
+    assert [tuple(r) for r in got] == [(t, {"v": t, "k": [t]}) for t in tricky]
