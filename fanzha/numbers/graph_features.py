@@ -131,33 +131,36 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+STRUCTURE_FEATURES = ["g_out_degree", "g_in_degree", "g_degree", "g_out_share", "g_reciprocity", "g_nb_degree_mean",
+                      "g_nb_degree_max", "g_two_hop_walks", "g_triangles", "g_clustering"]
 DIRECTED_STRUCTURE = ["g_out_degree", "g_in_degree", "g_out_share", "g_reciprocity"]
 
 
 def structure_features(g: ContactGraph) -> tuple[np.ndarray, list[str]]:
-    """Degrees, reciprocity, neighbours' degrees and triangles (no labels, no features);
-    the direction-dependent ones (:data:`DIRECTED_STRUCTURE`) only for a directed graph."""
+    """Degrees, reciprocity, neighbours' degrees and triangles (no labels, no features), in the
+    order of :data:`STRUCTURE_FEATURES`; the direction-dependent ones (:data:`DIRECTED_STRUCTURE`)
+    only for a directed graph (an undirected graph's ``out_adj`` is symmetric: they would say nothing)."""
     deg = g.degree
     nb_deg_sum = g.adj @ deg
     nb_deg_max = _neighbour_max(g.adj, deg[:, None])[:, 0]
     # Triangles through i: (A^3)_ii / 2, computed row-wise as sum_j A_ij (A^2)_ij without forming A^3.
     tri = np.asarray((g.adj @ g.adj).multiply(g.adj).sum(axis=1)).ravel() / 2.0
-    clustering = _safe_div(2.0 * tri, deg * (deg - 1))
     cols = {
         "g_degree": deg,
         "g_nb_degree_mean": _safe_div(nb_deg_sum, deg),
         "g_nb_degree_max": nb_deg_max,
         "g_two_hop_walks": g.adj @ deg - deg,  # walks of length 2 that do not return to i
         "g_triangles": tri,
-        "g_clustering": clustering,
+        "g_clustering": _safe_div(2.0 * tri, deg * (deg - 1)),
     }
-    if g.directed:  # (an undirected graph's out_adj is symmetric: these would say nothing)
+    if g.directed:
         out_deg = np.asarray(g.out_adj.sum(axis=1)).ravel()
         in_deg = np.asarray(g.out_adj.sum(axis=0)).ravel()
         mutual = np.asarray(g.out_adj.multiply(g.out_adj.T).sum(axis=1)).ravel()
-        cols = {"g_out_degree": out_deg, "g_in_degree": in_deg, "g_degree": deg,
-                "g_out_share": _safe_div(out_deg, out_deg + in_deg), "g_reciprocity": _safe_div(mutual, out_deg)} | cols
-    return np.column_stack(list(cols.values())).astype(np.float64), list(cols)
+        cols |= {"g_out_degree": out_deg, "g_in_degree": in_deg,
+                 "g_out_share": _safe_div(out_deg, out_deg + in_deg), "g_reciprocity": _safe_div(mutual, out_deg)}
+    names = [c for c in STRUCTURE_FEATURES if c in cols]
+    return np.column_stack([cols[c] for c in names]).astype(np.float64), names
 
 
 def _neighbour_max(adj: sp.csr_matrix, x: np.ndarray) -> np.ndarray:

@@ -261,8 +261,9 @@ def _copy_plan(target: Table, columns: tuple[str, ...], dialect: Dialect) -> tup
 def insert_with_ids(session: Session, target: Table, rows: list[dict[str, Any]]) -> list[int]:
     """Insert ``rows`` into ``target`` and return their new ids, in the order of ``rows``.
 
-    The ids are decided first and inserted explicitly, so the rows go in as one plain
-    executemany: a multi-row ``INSERT … RETURNING`` (SQLAlchemy's insertmanyvalues) is one
+    The ids are decided first and inserted explicitly, so the rows go in by
+    :func:`insert_rows` (COPY on PostgreSQL, an executemany on SQLite): a multi-row
+    ``INSERT … RETURNING`` (SQLAlchemy's insertmanyvalues) is one
     statement with a placeholder per value, which psycopg re-parses every time (200 orders:
     ~6,000 placeholders, ~5 ms per statement), and on SQLite it cannot promise RETURNING's
     order, so SQLAlchemy sent one INSERT per row. PostgreSQL: the ids come from the table's

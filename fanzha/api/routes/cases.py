@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from fanzha.api.deps import DbDep, HookDep, PolicyDep, SettingsDep, require
-from fanzha.api.writer import ARRIVAL_SCOPE_KEY, IntakeWriter
+from fanzha.api.writer import ARRIVAL_SCOPE_KEY, INTAKE_PATH, IntakeWriter
 from fanzha.response import service
 from fanzha.response.schemas import CasePublic, CaseSummary, ReportCreate
 from fanzha.response.service import CASE_READERS, INTAKE_ROLES, InvalidInput
 from fanzha.store.audit import Actor
 
-router = APIRouter(prefix="/api/cases", tags=["cases"])
+router = APIRouter(prefix=INTAKE_PATH, tags=["cases"])  # the path IntakeArrivals counts
 
 Intake = Annotated[Actor, Depends(require(INTAKE_ROLES))]
 Reader = Annotated[Actor, Depends(require(CASE_READERS))]
