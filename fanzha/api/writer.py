@@ -149,7 +149,12 @@ class IntakeWriter:
                 except queue.Empty:
                     if self.arriving > 0 and time.monotonic() < gather_until:
                         continue  # reports still being read and validated join this batch
-                    break
+                    # submit() queues its job before closing its arrival, so a report whose arrival
+                    # closed between the timeout above and the count just read is in the queue now.
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
                 if more is None:
                     stop = True
                     break

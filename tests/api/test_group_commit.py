@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -184,6 +185,55 @@ def test_a_report_still_arriving_joins_the_batch(db: Database) -> None:
         gathering.close()
     assert gathering.batches == 1 and all(r.created for r in results)
     assert gathering.arriving == 0
+
+
+class _TimeoutThenPause:
+    """The writer's queue, paused once just after a linger timeout: the instant a CI run once hit by chance."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.timed_out = threading.Event()
+        self.resume = threading.Event()
+
+    def put(self, item: Any) -> None:
+        self.inner.put(item)
+
+    def get_nowait(self) -> Any:
+        return self.inner.get_nowait()
+
+    def get(self, timeout: float | None = None) -> Any:
+        try:
+            return self.inner.get(timeout=timeout)
+        except queue.Empty:
+            if not self.timed_out.is_set():
+                self.timed_out.set()
+                self.resume.wait(30)
+            raise
+
+
+def test_a_report_queued_as_the_linger_times_out_still_joins_the_batch(db: Database) -> None:
+    """Queued, and its arrival closed, between the writer's timeout and its look at the count: same batch."""
+    actor = _intake(db)
+    writer = IntakeWriter(db, gather_seconds=5.0)
+    paused = _TimeoutThenPause(writer._queue)
+    writer._queue = paused  # type: ignore[assignment]
+    arrival = Arrival(writer)
+
+    async def run() -> list[IntakeResult]:
+        first = asyncio.ensure_future(writer.submit(_report("race-1", "6222000042000001"), actor))
+        assert await asyncio.to_thread(paused.timed_out.wait, 30)
+        second = asyncio.ensure_future(writer.submit(_report("race-2", "6222000042000002"), actor, arrival))
+        while arrival.open:
+            await asyncio.sleep(0)
+        paused.resume.set()
+        return list(await asyncio.gather(first, second))
+
+    try:
+        results = asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        writer.close()
+    assert all(r.created for r in results)
+    assert writer.batches == 1 and writer.arriving == 0
 
 
 def test_a_request_that_never_arrives_holds_a_batch_back_for_gather_seconds_at_most(db: Database) -> None:
