@@ -51,7 +51,7 @@ def _report(key: str, account: str, station: str | None = None) -> ReportCreate:
     })
 
 
-def _gate_first() -> tuple[Any, threading.Event]:
+def _gate_first() -> tuple[Any, threading.Event, threading.Event]:
     """A hook that holds the writer in its first report until released, so the rest queue into one batch."""
     release = threading.Event()
     held = threading.Event()
@@ -61,13 +61,13 @@ def _gate_first() -> tuple[Any, threading.Event]:
             held.set()
             release.wait(10)
 
-    return hook, release
+    return hook, release, held
 
 
 async def _submit_all(writer: IntakeWriter, actor: Actor, reports: list[ReportCreate], hook: Any,
-                      release: threading.Event) -> list[IntakeResult | BaseException]:
+                      release: threading.Event, held: threading.Event) -> list[IntakeResult | BaseException]:
     first = asyncio.ensure_future(writer.submit(reports[0], actor, hook=hook))
-    await asyncio.sleep(0.2)  # the writer now holds report 0; the others queue behind it
+    assert await asyncio.to_thread(held.wait, 30)  # the writer now holds report 0; the others queue behind it
     rest = [asyncio.ensure_future(writer.submit(r, actor, hook=hook)) for r in reports[1:]]
     await asyncio.sleep(0.1)
     release.set()
@@ -77,11 +77,11 @@ async def _submit_all(writer: IntakeWriter, actor: Actor, reports: list[ReportCr
 def test_a_failing_report_does_not_take_its_batch_down(db: Database) -> None:
     writer = IntakeWriter(db)
     actor = _intake(db)
-    hook, release = _gate_first()
+    hook, release, held = _gate_first()
     reports = [_report("g-0", "6222000000000100"), _report("g-bad", "6222000000000101", station="NO-SUCH-UNIT"),
                _report("g-2", "6222000000000102"), _report("g-0", "6222000000000100")]
     try:
-        results = asyncio.run(_submit_all(writer, actor, reports, hook, release))
+        results = asyncio.run(_submit_all(writer, actor, reports, hook, release, held))
     finally:
         writer.close()
     assert writer.batches == 2  # report 0 alone, then the three that queued behind it together
@@ -102,7 +102,7 @@ def test_a_failing_report_does_not_take_its_batch_down(db: Database) -> None:
 def test_a_report_whose_hook_fails_leaves_nothing_and_the_others_commit(db: Database) -> None:
     writer = IntakeWriter(db)
     actor = _intake(db)
-    gate, release = _gate_first()
+    gate, release, held = _gate_first()
 
     def hook(step: str, session: Session) -> None:
         gate(step, session)
@@ -112,7 +112,7 @@ def test_a_report_whose_hook_fails_leaves_nothing_and_the_others_commit(db: Data
 
     reports = [_report(f"h-{i}", f"62220000000002{i:02d}") for i in range(3)] + [_report("h-fail", "6222000000000299")]
     try:
-        results = asyncio.run(_submit_all(writer, actor, reports, hook, release))
+        results = asyncio.run(_submit_all(writer, actor, reports, hook, release, held))
     finally:
         writer.close()
     assert [isinstance(r, IntakeResult) for r in results] == [True, True, True, False]
