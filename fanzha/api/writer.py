@@ -36,12 +36,12 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fanzha.response import service
 from fanzha.response.schemas import ReportCreate
@@ -240,10 +240,6 @@ def _answer(job: _Job) -> None:
         job.loop.call_soon_threadsafe(settle)
 
 
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                   Awaitable[None]]
-
-
 class IntakeArrivals:
     """ASGI middleware: an :class:`Arrival` for every ``POST /api/cases`` from its first byte.
 
@@ -257,8 +253,7 @@ class IntakeArrivals:
         self.app = app
         self.writer = writer
 
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != INTAKE_PATH:
             await self.app(scope, receive, send)
             return
