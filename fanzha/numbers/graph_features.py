@@ -136,6 +136,11 @@ STRUCTURE_FEATURES = ["g_out_degree", "g_in_degree", "g_degree", "g_out_share", 
 DIRECTED_STRUCTURE = ["g_out_degree", "g_in_degree", "g_out_share", "g_reciprocity"]
 
 
+def structure_feature_names(directed: bool) -> list[str]:
+    """The columns :func:`structure_features` returns for a graph of this kind."""
+    return [c for c in STRUCTURE_FEATURES if directed or c not in DIRECTED_STRUCTURE]
+
+
 def structure_features(g: ContactGraph) -> tuple[np.ndarray, list[str]]:
     """Degrees, reciprocity, neighbours' degrees and triangles (no labels, no features), in the
     order of :data:`STRUCTURE_FEATURES`; the direction-dependent ones (:data:`DIRECTED_STRUCTURE`)
@@ -159,7 +164,7 @@ def structure_features(g: ContactGraph) -> tuple[np.ndarray, list[str]]:
         mutual = np.asarray(g.out_adj.multiply(g.out_adj.T).sum(axis=1)).ravel()
         cols |= {"g_out_degree": out_deg, "g_in_degree": in_deg,
                  "g_out_share": _safe_div(out_deg, out_deg + in_deg), "g_reciprocity": _safe_div(mutual, out_deg)}
-    names = [c for c in STRUCTURE_FEATURES if c in cols]
+    names = structure_feature_names(g.directed)
     return np.column_stack([cols[c] for c in names]).astype(np.float64), names
 
 
